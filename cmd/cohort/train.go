@@ -1,0 +1,156 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"cohort/cuda"
+	"cohort/engine/checkpoint"
+	"cohort/engine/config"
+	"cohort/engine/cpu"
+	"cohort/engine/task"
+	"cohort/engine/train"
+	"cohort/hooks"
+)
+
+// trainCmd is classy_train's hydra_main: flags + config files + overrides.
+type trainCmd struct {
+	Config           []string `short:"c" name:"config" required:"" placeholder:"FILE" help:"Task config (YAML or ClassyVision JSON); repeat to deep-merge several."`
+	Overrides        []string `arg:"" optional:"" placeholder:"KEY=VALUE" help:"Hydra-style overrides: a.b=v sets, +a.b=v adds, ~a.b deletes."`
+	OutputDir        string   `placeholder:"DIR" help:"Run folder for metrics.jsonl and checkpoints (default ./output/<name>-<timestamp>)."`
+	CheckpointFolder string   `placeholder:"DIR" help:"Checkpoint folder (default <output-dir>/checkpoints)."`
+	CheckpointPeriod int      `default:"1" help:"Checkpoint every N train phases (and after the last)."`
+	KeepCheckpoints  int      `default:"3" help:"Keep the newest K checkpoints."`
+	Resume           string   `placeholder:"PATH|auto" help:"Resume from a checkpoint (.json), or 'auto': the newest valid one in the checkpoint folder, or in the newest ./output/<name>-* run."`
+	LogFreq          int      `default:"100" help:"Log loss and LR every N train steps (0: phase summaries only)."`
+	ShowProgress     bool     `help:"Draw a progress bar when stderr is a terminal."`
+	NoTensorboard    bool     `help:"Do not write TensorBoard events (the TensorBoard writer is not built yet, so none are written either way)."`
+	Device           string   `default:"auto" enum:"cpu,cuda,auto" help:"cpu, cuda, or auto (CUDA when built with it and a GPU is visible)."`
+	Seed             uint64   `default:"0" help:"Seed for initialisation, shuffling and dropout."`
+	Threads          int      `default:"0" help:"CPU threads for math (0: all cores)."`
+	DataRoot         string   `env:"COHORT_DATA_DIR" placeholder:"DIR" help:"Where MNIST lives when dataset.*.root is empty (default ~/.cache/cohort/mnist, filled by make data)."`
+}
+
+// Run is classy_train's main: seed, build the task, set up hooks, train.
+func (c *trainCmd) Run(io streams) error {
+	cfg, err := config.Load(c.Config, c.Overrides)
+	if err != nil {
+		return err
+	}
+	if err := c.checkDevice(); err != nil {
+		return err
+	}
+	threads := c.Threads
+	if threads <= 0 {
+		threads = runtime.NumCPU()
+	}
+	cpu.SetThreads(threads)
+	dataRoot, err := c.dataRoot()
+	if err != nil {
+		return err
+	}
+	t, err := task.Build(cfg, task.Options{Seed: c.Seed, BLAS: cpu.BLAS(), WorldSize: 1, DataRoot: dataRoot})
+	if err != nil {
+		return err
+	}
+	outDir, ckDir, resumeFrom, err := c.folders(cfg.Name)
+	if err != nil {
+		return err
+	}
+	resolved, err := cfg.JSON()
+	if err != nil {
+		return err
+	}
+	hookList := hooks.NewList(0, hooks.Configure(hooks.Flags{
+		OutputDir: outDir, CheckpointFolder: ckDir, CheckpointPeriod: c.CheckpointPeriod,
+		KeepCheckpoints: c.KeepCheckpoints, LogFreq: c.LogFreq, ShowProgress: c.ShowProgress,
+		Terminal: hooks.IsTerminal(os.Stderr), Version: version, Out: io.Out, Err: io.Err,
+	}, resolved)...)
+	tr, err := train.New(t, train.Options{Seed: c.Seed, Hooks: hookList})
+	if err != nil {
+		return err
+	}
+	if resumeFrom != nil {
+		if err := tr.Restore(resumeFrom); err != nil {
+			return err
+		}
+		fmt.Fprintf(io.Out, "resumed from %s (epoch %d, %d updates)\n", resumeFrom.Path, resumeFrom.Meta.Epoch, resumeFrom.Meta.NumUpdates)
+	}
+	fmt.Fprintf(io.Out, "cohort %s: task %q, %d epochs, device cpu (%s, %d threads), output %s\n",
+		version, cfg.Name, cfg.NumEpochs, cpu.BLASName, threads, outDir)
+	return tr.Run()
+}
+
+// checkDevice refuses --device cuda on a binary that cannot do it.
+func (c *trainCmd) checkDevice() error {
+	if c.Device == "cuda" && !cuda.Available() {
+		return fmt.Errorf("%w: --device cuda: %w", errUsage, cuda.ErrNotBuilt)
+	}
+	return nil
+}
+
+// dataRoot is --data-root, else ~/.cache/cohort/mnist.
+func (c *trainCmd) dataRoot() (string, error) {
+	if c.DataRoot != "" {
+		return c.DataRoot, nil
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", fmt.Errorf("%w: no cache dir for the default data root (%v); pass --data-root", errUsage, err)
+	}
+	return filepath.Join(cache, "cohort", "mnist"), nil
+}
+
+// folders picks the run's output and checkpoint folders and, with
+// --resume, the checkpoint to start from.
+func (c *trainCmd) folders(name string) (outDir, ckDir string, from *checkpoint.Checkpoint, err error) {
+	outDir = c.OutputDir
+	if c.Resume == "auto" && outDir == "" && c.CheckpointFolder == "" {
+		outDir, err = newestRun(name)
+		if err != nil {
+			return "", "", nil, err
+		}
+	}
+	if outDir == "" {
+		outDir = filepath.Join("output", fmt.Sprintf("%s-%s", name, time.Now().Format("20060102-150405")))
+	}
+	ckDir = c.CheckpointFolder
+	if ckDir == "" {
+		ckDir = filepath.Join(outDir, "checkpoints")
+	}
+	switch c.Resume {
+	case "":
+	case "auto":
+		ck, skipped, err := checkpoint.Latest(ckDir)
+		for _, s := range skipped {
+			fmt.Fprintf(os.Stderr, "cohort: skipping invalid checkpoint: %v\n", s)
+		}
+		switch {
+		case errors.Is(err, checkpoint.ErrNotFound):
+			fmt.Fprintf(os.Stderr, "cohort: --resume auto: no valid checkpoint in %s, starting fresh\n", ckDir)
+		case err != nil:
+			return "", "", nil, err
+		default:
+			from = ck
+		}
+	default:
+		if from, err = checkpoint.Load(c.Resume); err != nil {
+			return "", "", nil, fmt.Errorf("--resume %s: %w", c.Resume, err)
+		}
+	}
+	return outDir, ckDir, from, nil
+}
+
+// newestRun is the newest ./output/<name>-* folder, or "" when none.
+func newestRun(name string) (string, error) {
+	matches, err := filepath.Glob(filepath.Join("output", name+"-*"))
+	if err != nil || len(matches) == 0 {
+		return "", err
+	}
+	// The timestamp suffix sorts lexically; Glob returns sorted names.
+	return matches[len(matches)-1], nil
+}

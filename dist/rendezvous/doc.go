@@ -1,0 +1,34 @@
+// Package rendezvous forms a Cohort run's membership over NATS and watches it:
+// Join gathers every worker's record and agrees on ranks, StartLiveness
+// exchanges heartbeats and aborts, Exchange all-gathers small blobs (an NCCL
+// unique id). NATS carries only this control traffic, never tensors.
+//
+// Every subject lives under cohort.<RunID>., and every message also carries
+// the run ID and is dropped if it names another run, so two runs sharing a
+// server never mix.
+//
+// # Protocol
+//
+// Join and Exchange are both a "round" on one subject. Each participant
+// subscribes, then publishes its message every 100–200 ms, tagged with a
+// state that only grows: joining (still collecting), complete (holds all n
+// messages; also carries a digest of which n), done (has seen all n complete
+// with its own digest). A participant that turns done publishes once more and
+// stops; afterwards it answers any message that is not yet done with its own,
+// so a peer that missed a message is never stranded. Core NATS delivery is
+// at-most-once; the repetition and the echo make the round tolerate loss.
+// A participant turns done only when every digest equals its own, so a
+// race with a surplus worker ends in a named conflict (or a timeout), never
+// in two workers settling on different memberships.
+//
+// # Ranks by arrival
+//
+// A worker with Rank -1 takes its rank by arrival. Without a sequencer (core
+// NATS has no atomic counter, and ordering between publishers is not the
+// same at every subscriber), arrival is the wall-clock time at which each
+// worker called Join, as it reports it, with ties broken by its random ID.
+// Every worker sorts the same n records the same way, so ranks are distinct
+// and agreed without another message; only workers arriving within the
+// nodes' clock skew may swap places, which no correctness depends on. Fixed
+// and arrival ranks may be mixed: arrivals fill the ranks nobody claimed.
+package rendezvous

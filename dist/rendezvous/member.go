@@ -1,0 +1,122 @@
+package rendezvous
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// flushTimeout bounds how long Abort and Leave wait for the server to take
+// their message.
+const flushTimeout = 2 * time.Second
+
+// Member is this worker's place in a joined run. Its methods are safe for
+// concurrent use.
+type Member struct {
+	run     string
+	url     string
+	timeout time.Duration
+	nc      *nats.Conn
+	id      string // this worker's random ID
+	// peers and rank are set once the join completes, before Join returns.
+	peers []Peer
+	rank  int
+
+	mu        sync.Mutex
+	exchanges map[string]int // calls so far per Exchange key
+	live      *liveness      // nil until StartLiveness
+	onLost    func(error)
+	early     error // an abort that came before StartLiveness
+	silenced  bool  // after a report, Abort or Leave: onLost stays quiet
+	closed    bool
+	leaveOnce sync.Once
+}
+
+// Rank is this worker's global rank.
+func (m *Member) Rank() int { return m.rank }
+
+// Peers lists every member, indexed by rank (this worker included).
+func (m *Member) Peers() []Peer { return append([]Peer(nil), m.peers...) }
+
+// Conn is the member's NATS connection, for other control traffic of the
+// run; Leave closes it.
+func (m *Member) Conn() *nats.Conn { return m.nc }
+
+// abortMsg tells the run to stop.
+type abortMsg struct {
+	Run    string `json:"run"`
+	From   string `json:"from"`
+	Rank   int    `json:"rank"`
+	Host   string `json:"host"`
+	Reason string `json:"reason"`
+}
+
+// maxReason keeps an abort message far below the server's payload limit.
+const maxReason = 4096
+
+// Abort tells every member at once that the run must stop; their liveness
+// callbacks receive an *AbortError with reason. This member's own callback
+// stays quiet from now on: the fallout of its abort is not news to it.
+func (m *Member) Abort(reason string) error {
+	m.mu.Lock()
+	m.silenced = true
+	m.mu.Unlock()
+	if len(reason) > maxReason {
+		reason = reason[:maxReason]
+	}
+	data, err := json.Marshal(abortMsg{Run: m.run, From: m.id, Rank: m.rank, Host: m.peers[m.rank].Host, Reason: reason})
+	if err != nil {
+		return fmt.Errorf("rendezvous %s: abort: %w", m.run, err)
+	}
+	if err := m.nc.Publish(subject(m.run, "abort"), data); err != nil {
+		return fmt.Errorf("rendezvous %s: abort: %w", m.run, err)
+	}
+	if err := m.nc.FlushTimeout(flushTimeout); err != nil {
+		return fmt.Errorf("rendezvous %s: abort: flush to %s: %w", m.run, m.url, err)
+	}
+	return nil
+}
+
+// Leave ends membership cleanly: it stops liveness, tells peers this worker
+// is leaving (so they do not count a normal exit as a loss) and closes the
+// connection. Later calls do nothing.
+func (m *Member) Leave() {
+	m.leaveOnce.Do(func() {
+		m.mu.Lock()
+		m.silenced, m.closed = true, true
+		l := m.live
+		m.mu.Unlock()
+		if l != nil {
+			l.halt()
+		}
+		// Offline, there is nobody to tell: peers see silence, the truth.
+		if m.nc.IsConnected() && m.publishHeartbeat(true) == nil {
+			_ = m.nc.FlushTimeout(flushTimeout)
+		}
+		m.nc.Close()
+	})
+}
+
+// report hands err to the liveness callback, at most once, on its own
+// goroutine so a slow callback never delays heartbeats.
+func (m *Member) report(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reportLocked(err)
+}
+
+func (m *Member) reportLocked(err error) {
+	switch {
+	case m.silenced:
+	case m.onLost == nil:
+		if m.early == nil {
+			m.early = err
+		}
+	default:
+		m.silenced = true
+		go m.onLost(err)
+	}
+}

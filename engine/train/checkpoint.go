@@ -1,0 +1,90 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"cohort/engine/checkpoint"
+	"cohort/engine/tensor"
+)
+
+// ErrIncompatible marks a checkpoint that does not fit this task.
+var ErrIncompatible = errors.New("train: checkpoint does not fit this task")
+
+const (
+	modelPrefix     = "model."
+	optimizerPrefix = "optimizer."
+)
+
+// Snapshot captures what a resume needs after the current phase ended:
+// weights, optimizer state and the position of the next phase. Tensors are
+// copies, so the caller may write them while training goes on.
+func (tr *Trainer) Snapshot() (checkpoint.Meta, map[string]*tensor.Tensor) {
+	s := &tr.state
+	tensors := map[string]*tensor.Tensor{}
+	for _, p := range tr.task.Model.Params() {
+		tensors[modelPrefix+p.Name] = p.Value.Clone()
+	}
+	for name, v := range tr.task.Optimizer.State() {
+		tensors[optimizerPrefix+name] = v.Clone()
+	}
+	epochs := 0
+	for _, p := range s.Phases[:s.Phase.Index+1] {
+		if p.Train {
+			epochs++
+		}
+	}
+	meta := checkpoint.Meta{
+		PhaseIndex: s.Phase.Index + 1,
+		Epoch:      epochs,
+		NumUpdates: s.NumUpdates,
+		Seed:       tr.seed,
+		WorldSize:  s.World,
+		Meters:     map[string]float64{},
+	}
+	if s.Result != nil {
+		for k, v := range s.Result.Values {
+			meta.Meters[s.Phase.Name()+"_"+k] = v
+		}
+	}
+	return meta, tensors
+}
+
+// Restore loads a checkpoint's weights and optimizer state and makes Run
+// continue with the phase after the one it was taken at.
+func (tr *Trainer) Restore(ck *checkpoint.Checkpoint) error {
+	m := ck.Meta
+	if m.StepInPhase != 0 {
+		return fmt.Errorf("%w: %s was taken mid-phase (step %d), which this version cannot resume", ErrIncompatible, ck.Path, m.StepInPhase)
+	}
+	if m.PhaseIndex < 0 || m.PhaseIndex > len(tr.state.Phases) {
+		return fmt.Errorf("%w: %s resumes at phase %d but this config has %d phases", ErrIncompatible, ck.Path, m.PhaseIndex, len(tr.state.Phases))
+	}
+	if m.Seed != tr.seed {
+		return fmt.Errorf("%w: %s was trained with seed %d, this run has seed %d (pass --seed %d)", ErrIncompatible, ck.Path, m.Seed, tr.seed, m.Seed)
+	}
+	for _, p := range tr.task.Model.Params() {
+		v, ok := ck.Tensors[modelPrefix+p.Name]
+		if !ok {
+			return fmt.Errorf("%w: %s has no tensor %s%s", ErrIncompatible, ck.Path, modelPrefix, p.Name)
+		}
+		if !slices.Equal(v.Shape, p.Value.Shape) {
+			return fmt.Errorf("%w: %s: %s has shape %v, the model's is %v", ErrIncompatible, ck.Path, p.Name, v.Shape, p.Value.Shape)
+		}
+		copy(p.Value.Data, v.Data)
+	}
+	opt := map[string]*tensor.Tensor{}
+	for name, v := range ck.Tensors {
+		if rest, ok := strings.CutPrefix(name, optimizerPrefix); ok {
+			opt[rest] = v
+		}
+	}
+	if err := tr.task.Optimizer.LoadState(opt); err != nil {
+		return fmt.Errorf("%w: %s: optimizer state: %v", ErrIncompatible, ck.Path, err)
+	}
+	tr.state.NumUpdates = m.NumUpdates
+	tr.next = m.PhaseIndex
+	return nil
+}

@@ -1,0 +1,339 @@
+// Package train is the trainer loop: phases of steps (forward, loss,
+// backward with bucketed gradient all-reduce, optimizer update), meters
+// reduced across ranks at each phase end, and hooks called at every
+// lifecycle point, in the manner of ClassyVision's ClassificationTask.
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"cohort/engine/data"
+	"cohort/engine/meter"
+	"cohort/engine/nn"
+	"cohort/engine/optim"
+	"cohort/engine/task"
+	"cohort/engine/tensor"
+)
+
+// ErrDiverged marks a loss that became NaN or infinite.
+var ErrDiverged = errors.New("train: loss is not finite")
+
+// Hooks receives the trainer's lifecycle events. Returning an error stops
+// training with it.
+type Hooks interface {
+	OnStart(*State) error
+	OnPhaseStart(*State) error
+	OnStep(*State) error
+	OnPhaseEnd(*State) error
+	OnEnd(*State) error
+}
+
+// Phase is one pass over a dataset: a train phase per epoch, and a test
+// phase after every test_phase_period-th (and the last) epoch.
+type Phase struct {
+	Index int
+	Train bool
+	Epoch int // 0-based epoch this phase belongs to
+}
+
+// Name is "train" or "test".
+func (p Phase) Name() string {
+	if p.Train {
+		return "train"
+	}
+	return "test"
+}
+
+// PhaseResult is a finished phase's metrics, reduced over all ranks.
+type PhaseResult struct {
+	Phase   Phase
+	Values  map[string]float64 // "loss", "accuracy", "top5", …
+	Samples int                // over all ranks
+	Seconds float64
+}
+
+// SamplesPerSecond is the phase's global throughput.
+func (r PhaseResult) SamplesPerSecond() float64 {
+	if r.Seconds == 0 {
+		return 0
+	}
+	return float64(r.Samples) / r.Seconds
+}
+
+// State is what hooks see.
+type State struct {
+	Trainer *Trainer
+	Task    *task.Task
+	Rank    int
+	World   int
+	Phases  []Phase
+	Phase   Phase
+	// Step is the number of steps done in the current phase; Steps is how
+	// many the phase has.
+	Step, Steps int
+	NumUpdates  int64
+	LR          float64
+	// Loss is the local mean loss of the last step.
+	Loss float32
+	// Meters are this rank's running meters for the phase (reduced over
+	// ranks only at the phase end, in Result).
+	Meters []meter.Meter
+	// Result is set at OnPhaseEnd.
+	Result *PhaseResult
+	// PhaseStart is when the current phase started on this rank.
+	PhaseStart time.Time
+}
+
+// Options configure a Trainer.
+type Options struct {
+	// Seed drives shuffling and dropout; it must be the same on every rank.
+	Seed uint64
+	// Comm is the process group; nil means one process.
+	Comm Comm
+	// Hooks receives lifecycle events; nil means none.
+	Hooks Hooks
+	// BucketBytes bounds a gradient all-reduce bucket (DefaultBucketBytes if 0).
+	BucketBytes int
+}
+
+// Trainer runs a task's phases.
+type Trainer struct {
+	task    *task.Task
+	comm    Comm
+	hooks   Hooks
+	seed    uint64
+	grads   *gradBuckets
+	layers  []nn.Layer
+	state   State
+	next    int // index of the next phase to run
+	dropRNG *rand.PCG
+	pass    nn.Pass
+	x       []float32
+	y       []int32
+}
+
+// New prepares a trainer: builds the phase list, lays gradients into
+// buckets and, with several ranks, broadcasts rank 0's initial weights.
+func New(t *task.Task, o Options) (*Trainer, error) {
+	comm := o.Comm
+	if comm == nil {
+		comm = solo{}
+	}
+	hooks := o.Hooks
+	if hooks == nil {
+		hooks = noHooks{}
+	}
+	bucketBytes := o.BucketBytes
+	if bucketBytes == 0 {
+		bucketBytes = DefaultBucketBytes
+	}
+	tr := &Trainer{
+		task: t, comm: comm, hooks: hooks, seed: o.Seed,
+		layers:  t.Model.Layers,
+		dropRNG: rand.NewPCG(0, 0),
+	}
+	tr.pass.Rand = rand.New(tr.dropRNG)
+	tr.grads = newGradBuckets(comm, tr.layers, bucketBytes)
+	tr.state = State{Trainer: tr, Task: t, Rank: comm.Rank(), World: comm.Size(), Phases: phases(t)}
+	for _, p := range t.Model.Params() {
+		if err := comm.Broadcast(p.Value.Data, 0); err != nil {
+			return nil, fmt.Errorf("broadcast initial %s from rank 0: %w", p.Name, err)
+		}
+	}
+	return tr, nil
+}
+
+func phases(t *task.Task) []Phase {
+	var ps []Phase
+	for e := range t.NumEpochs {
+		ps = append(ps, Phase{Index: len(ps), Train: true, Epoch: e})
+		if t.Test != nil && ((e+1)%t.TestPhasePeriod == 0 || e == t.NumEpochs-1) {
+			ps = append(ps, Phase{Index: len(ps), Train: false, Epoch: e})
+		}
+	}
+	return ps
+}
+
+// State returns the live state (for hooks and the CLI).
+func (tr *Trainer) State() *State { return &tr.state }
+
+// Run trains from the next phase (0, or where a restored checkpoint left
+// off) to the end, calling hooks throughout.
+func (tr *Trainer) Run() error {
+	s := &tr.state
+	if err := tr.hooks.OnStart(s); err != nil {
+		return fmt.Errorf("hook on start: %w", err)
+	}
+	for ; tr.next < len(s.Phases); tr.next++ {
+		if err := tr.runPhase(s.Phases[tr.next]); err != nil {
+			return err
+		}
+	}
+	if err := tr.hooks.OnEnd(s); err != nil {
+		return fmt.Errorf("hook on end: %w", err)
+	}
+	return nil
+}
+
+func (tr *Trainer) runPhase(p Phase) error {
+	t, s := tr.task, &tr.state
+	ds, batch := t.Train, t.TrainBatch
+	if !p.Train {
+		ds, batch = t.Test, t.TestBatch
+	}
+	smp := data.Sampler{N: ds.Len(), Shuffle: p.Train && t.ShuffleTrain, Seed: tr.seed, Rank: s.Rank, World: s.World}
+	idx := smp.Epoch(p.Epoch)
+	s.Phase, s.Step, s.Steps = p, 0, (len(idx)+batch-1)/batch
+	s.Meters, s.Result, s.PhaseStart = t.NewMeters(), nil, time.Now()
+	if err := tr.hooks.OnPhaseStart(s); err != nil {
+		return fmt.Errorf("hook on %s phase start: %w", p.Name(), err)
+	}
+	shape := ds.SampleShape()
+	size := 1
+	for _, d := range shape {
+		size *= d
+	}
+	if need := batch * size; len(tr.x) < need {
+		tr.x, tr.y = make([]float32, need), make([]int32, batch)
+	}
+	samples := 0
+	for ; s.Step < s.Steps; s.Step++ {
+		b := idx[s.Step*batch : min((s.Step+1)*batch, len(idx))]
+		ds.Gather(b, tr.x, tr.y)
+		x := tensor.FromData(tr.x[:len(b)*size], append([]int{len(b)}, shape...)...)
+		y := tr.y[:len(b)]
+		var err error
+		if p.Train {
+			err = tr.trainStep(x, y)
+		} else {
+			err = tr.testStep(x, y)
+		}
+		if err != nil {
+			return fmt.Errorf("%s phase %d (epoch %d) step %d: %w", p.Name(), p.Index, p.Epoch+1, s.Step+1, err)
+		}
+		samples += len(b)
+		if err := tr.hooks.OnStep(s); err != nil {
+			return fmt.Errorf("hook on step: %w", err)
+		}
+	}
+	res, err := tr.reduceMeters(p, samples)
+	if err != nil {
+		return fmt.Errorf("%s phase %d: reduce meters: %w", p.Name(), p.Index, err)
+	}
+	s.Result = res
+	if err := tr.hooks.OnPhaseEnd(s); err != nil {
+		return fmt.Errorf("hook on %s phase end: %w", p.Name(), err)
+	}
+	return nil
+}
+
+// trainStep runs forward, loss, backward (with bucketed all-reduce on the
+// last micro-batch of an accumulation) and, on that micro-batch, the update.
+func (tr *Trainer) trainStep(x *tensor.Tensor, y []int32) error {
+	t, s := tr.task, &tr.state
+	micro := s.Step % t.AccumSteps
+	last := micro == t.AccumSteps-1 || s.Step == s.Steps-1
+	if micro == 0 {
+		tr.grads.zero()
+	}
+	// Dropout masks depend only on (seed, rank, update, micro-batch): a
+	// resumed run draws the same ones.
+	tr.dropRNG.Seed(tr.seed^uint64(s.Rank)<<48, uint64(s.NumUpdates)<<8|uint64(micro))
+	tr.pass.Train = true
+	logits := t.Model.Forward(x, tr.pass)
+	loss, err := t.Loss.Forward(logits, y)
+	if err != nil {
+		return err
+	}
+	if !isFinite(loss) {
+		return fmt.Errorf("%w (%v) at update %d; lower optimizer.lr or check the data", ErrDiverged, loss, s.NumUpdates)
+	}
+	dlogits := t.Loss.Backward()
+	if last && s.World > 1 {
+		tr.grads.start()
+		t.Model.BackwardNotify(dlogits, tr.grads.ready)
+		if err := tr.grads.wait(); err != nil {
+			return err
+		}
+	} else {
+		t.Model.Backward(dlogits)
+	}
+	for _, m := range s.Meters {
+		m.Update(logits, y, loss)
+	}
+	s.Loss = loss
+	if !last {
+		return nil
+	}
+	if n := micro + 1; n > 1 {
+		tr.grads.scale(1 / float32(n))
+	}
+	s.LR = tr.lrAt(s.NumUpdates)
+	t.Optimizer.Step(float32(s.LR))
+	s.NumUpdates++
+	return nil
+}
+
+// lrAt evaluates the LR schedule before update u.
+func (tr *Trainer) lrAt(u int64) float64 {
+	t := tr.task
+	perEpoch := (tr.state.Steps + t.AccumSteps - 1) / t.AccumSteps
+	return t.LR.At(optim.Progress(t.LRInterval, int(u), perEpoch, t.NumEpochs))
+}
+
+func (tr *Trainer) testStep(x *tensor.Tensor, y []int32) error {
+	t, s := tr.task, &tr.state
+	tr.pass.Train = false
+	logits := t.Model.Forward(x, tr.pass)
+	loss, err := t.Loss.Forward(logits, y)
+	if err != nil {
+		return err
+	}
+	for _, m := range s.Meters {
+		m.Update(logits, y, loss)
+	}
+	s.Loss = loss
+	return nil
+}
+
+// reduceMeters sums every meter's state (and the sample count) over ranks.
+func (tr *Trainer) reduceMeters(p Phase, samples int) (*PhaseResult, error) {
+	s := &tr.state
+	seconds := time.Since(s.PhaseStart).Seconds()
+	buf := []float32{float32(samples)}
+	for _, m := range s.Meters {
+		buf = append(buf, m.State()...)
+	}
+	if err := tr.comm.AllReduceSum(buf); err != nil {
+		return nil, err
+	}
+	// The slowest rank's time is the phase's time.
+	sec := []float32{float32(seconds)}
+	if err := tr.comm.AllReduceMax(sec); err != nil {
+		return nil, err
+	}
+	res := &PhaseResult{Phase: p, Values: map[string]float64{}, Samples: int(buf[0]), Seconds: float64(sec[0])}
+	off := 1
+	for _, m := range s.Meters {
+		n := len(m.State())
+		m.SetState(buf[off : off+n])
+		off += n
+		for k, v := range m.Values() {
+			res.Values[k] = v
+		}
+	}
+	return res, nil
+}
+
+func isFinite(f float32) bool { return f == f && f < 3.4e38 && f > -3.4e38 }
+
+type noHooks struct{}
+
+func (noHooks) OnStart(*State) error      { return nil }
+func (noHooks) OnPhaseStart(*State) error { return nil }
+func (noHooks) OnStep(*State) error       { return nil }
+func (noHooks) OnPhaseEnd(*State) error   { return nil }
+func (noHooks) OnEnd(*State) error        { return nil }

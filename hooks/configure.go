@@ -1,0 +1,46 @@
+package hooks
+
+import (
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"time"
+)
+
+// Flags are the command-line settings hooks depend on (classy_train's
+// args), filled by the CLI.
+type Flags struct {
+	// OutputDir holds metrics.jsonl (and, by default, checkpoints/).
+	OutputDir        string
+	CheckpointFolder string
+	CheckpointPeriod int
+	KeepCheckpoints  int
+	LogFreq          int
+	// ShowProgress asks for a bar; it is drawn only when Terminal is true.
+	ShowProgress bool
+	Terminal     bool
+	Version      string
+	Out, Err     io.Writer
+}
+
+// Configure is classy_train's configure_hooks: the hooks a run gets from
+// its flags and resolved config, in the order they run.
+func Configure(f Flags, resolvedConfig json.RawMessage) []Hook {
+	showBar := f.ShowProgress && f.Terminal
+	logFreq := f.LogFreq
+	if showBar {
+		logFreq = 0 // step lines would break the bar; phase summaries stay
+	}
+	hs := []Hook{&Complexity{Out: f.Out}}
+	if showBar {
+		// Before Logging, so the bar's line is ended before a summary.
+		hs = append(hs, &Progress{Out: f.Err, Interval: 100 * time.Millisecond})
+	}
+	hs = append(hs,
+		&Logging{Out: f.Out, Freq: logFreq},
+		&MetricsFile{Path: filepath.Join(f.OutputDir, "metrics.jsonl")},
+		&Checkpoint{Folder: f.CheckpointFolder, Period: f.CheckpointPeriod, Keep: f.KeepCheckpoints,
+			Version: f.Version, Config: resolvedConfig, Out: f.Out},
+	)
+	return hs
+}
