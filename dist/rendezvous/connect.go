@@ -21,8 +21,15 @@ const (
 
 // dial connects to o.URL, retrying until ctx ends: under a batch scheduler
 // the server may come up after its workers. A rejected token is final.
-func dial(ctx context.Context, o Options, start time.Time) (*nats.Conn, error) {
+// Errors the connection meets later go to onErr instead of stderr.
+func dial(ctx context.Context, o Options, start time.Time, onErr func(error)) (*nats.Conn, error) {
 	opts := []nats.Option{
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { onErr(err) }),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil {
+				onErr(err)
+			}
+		}),
 		nats.Name(fmt.Sprintf("cohort %s %s pid %d", o.RunID, o.Host, os.Getpid())),
 		// Reconnect fast and forever: liveness, not the client, decides
 		// when an outage is fatal.

@@ -10,16 +10,21 @@
 // # Protocol
 //
 // Join and Exchange are both a "round" on one subject. Each participant
-// subscribes, then publishes its message every 100–200 ms, tagged with a
-// state that only grows: joining (still collecting), complete (holds all n
-// messages; also carries a digest of which n), done (has seen all n complete
-// with its own digest). A participant that turns done publishes once more and
-// stops; afterwards it answers any message that is not yet done with its own,
-// so a peer that missed a message is never stranded. Core NATS delivery is
-// at-most-once; the repetition and the echo make the round tolerate loss.
+// subscribes (to the subject and to its own inbox under it), then
+// broadcasts its message tagged with a state that only grows: joining
+// (still collecting), complete (holds all n messages; also carries a digest
+// of which n), done (has seen all n complete with its own digest). A
+// participant answers a newcomer's broadcast at once, directly to the
+// newcomer's inbox, since the newcomer most likely missed earlier
+// broadcasts; it rebroadcasts on every change of state, and otherwise at
+// pauses doubling from 100 ms to 1 s to repair lost messages (core NATS
+// delivers at most once). A participant that turns done stops broadcasting
+// but answers any broadcast that is not done yet, so nobody is stranded.
 // A participant turns done only when every digest equals its own, so a
 // race with a surplus worker ends in a named conflict (or a timeout), never
-// in two workers settling on different memberships.
+// in two workers settling on different memberships. A worker that finds a
+// conflict (a rank claimed twice, another world size, too many workers)
+// broadcasts it, and every worker still joining fails with that message.
 //
 // # Ranks by arrival
 //

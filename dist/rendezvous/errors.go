@@ -51,6 +51,7 @@ type LostError struct {
 	Reason string
 }
 
+// Error says which rank was lost and why.
 func (e *LostError) Error() string {
 	return fmt.Sprintf("rank %d on %s (pid %d) lost: %s", e.Rank, e.Host, e.PID, e.Reason)
 }
@@ -63,6 +64,7 @@ type AbortError struct {
 	Reason string
 }
 
+// Error says which rank aborted and why.
 func (e *AbortError) Error() string {
 	return fmt.Sprintf("rank %d on %s aborted the run: %s", e.Rank, e.Host, e.Reason)
 }

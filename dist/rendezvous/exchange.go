@@ -19,9 +19,10 @@ type exchangeValue struct {
 }
 
 // Exchange all-gathers one small value per member (an NCCL unique id, say)
-// and returns them indexed by rank. Every member must call it with the same
-// keys in the same order; a key may repeat. It gives up after ctx ends or
-// the Options.Timeout of Join, whichever comes first.
+// and returns them indexed by rank. It is collective: every member must
+// call it, and the k-th call with a key on one member meets the k-th call
+// with that key on the others, so keys may repeat. It gives up when ctx
+// ends or after the Options.Timeout of Join, whichever comes first.
 func (m *Member) Exchange(ctx context.Context, key string, mine []byte) ([][]byte, error) {
 	if !namePattern.MatchString(key) {
 		return nil, fmt.Errorf("%w: exchange key %q must match %s", ErrInvalid, key, namePattern)

@@ -1,7 +1,9 @@
 package rendezvous
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +45,12 @@ func TestExternalServer(t *testing.T) {
 	url := waitPortsFile(t, filepath.Join(dir, filepath.Base(bin)+"_"+strconv.Itoa(cmd.Process.Pid)+".ports"))
 	opts := fixed(url, "external", 2)
 	checkAgreement(t, mustJoinAll(t, opts), opts)
+
+	bad := worker(url, "external-auth", 1, 0, 0)
+	bad.Token = "wrong"
+	if _, err := Join(context.Background(), bad); !errors.Is(err, ErrAuth) {
+		t.Fatalf("wrong token against nats-server: %v, want ErrAuth", err)
+	}
 }
 
 // waitPortsFile returns the client URL nats-server writes once listening.

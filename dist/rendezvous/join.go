@@ -32,14 +32,15 @@ func Join(ctx context.Context, o Options) (*Member, error) {
 	}
 	ctx, cancel := context.WithDeadline(ctx, start.Add(o.Timeout))
 	defer cancel()
-	nc, err := dial(ctx, o, start)
-	if err != nil {
-		return nil, err
-	}
 	self := envelope[joinRecord]{Run: o.RunID, From: rand.Text(), Body: joinRecord{
 		Rank: o.Rank, World: o.WorldSize, Host: o.Host, PID: os.Getpid(), Addr: o.DataAddr, Since: start.UnixNano(),
 	}}
-	m := &Member{run: o.RunID, url: o.URL, timeout: o.Timeout, nc: nc, id: self.From, exchanges: map[string]int{}}
+	m := &Member{run: o.RunID, url: o.URL, timeout: o.Timeout, id: self.From, exchanges: map[string]int{}}
+	nc, err := dial(ctx, o, start, m.noteConnError)
+	if err != nil {
+		return nil, err
+	}
+	m.nc = nc
 	// Listen for aborts before the rendezvous can complete anywhere, so an
 	// abort sent by a member that has already joined reaches us.
 	if err := m.subscribeLiveness(); err != nil {

@@ -72,7 +72,8 @@ func (m *Member) StartLiveness(interval time.Duration, missed int, onLost func(e
 		m.reportLocked(m.early)
 	}
 	m.mu.Unlock()
-	l.wg.Add(1)
+	l.wg.Add(2)
+	go m.beat(l)
 	go m.watch(l)
 }
 
@@ -92,16 +93,32 @@ func (l *liveness) halt() {
 	l.wg.Wait()
 }
 
+// beat publishes heartbeats. It is apart from watch, whose probe of the
+// server may block: our heartbeats must not pause while we judge others.
+func (m *Member) beat(l *liveness) {
+	defer l.wg.Done()
+	l.every(func() {
+		// A failed publish means we are offline, which watch detects.
+		_ = m.publishHeartbeat(false)
+	})
+}
+
+// watch checks peers and the connection every interval.
 func (m *Member) watch(l *liveness) {
 	defer l.wg.Done()
-	tick := time.NewTicker(l.interval)
-	defer tick.Stop()
-	for {
-		// A failed publish means we are offline, which check detects.
-		_ = m.publishHeartbeat(false)
+	l.every(func() {
 		if err := m.check(l); err != nil {
 			m.report(err)
 		}
+	})
+}
+
+// every runs f now and then every interval until halt.
+func (l *liveness) every(f func()) {
+	tick := time.NewTicker(l.interval)
+	defer tick.Stop()
+	for {
+		f()
 		select {
 		case <-l.stop:
 			return
@@ -119,10 +136,15 @@ func (m *Member) check(l *liveness) error {
 		return nil
 	}
 	lost, silence := l.scan(now, connected, m.rank)
+	connErr := m.connErr
 	m.mu.Unlock()
 	switch {
 	case !connected && silence > 0:
-		return fail(fmt.Sprintf("rendezvous %s: no connection to NATS at %s for %.1fs", m.run, m.url, silence.Seconds()), ErrDisconnected)
+		msg := fmt.Sprintf("rendezvous %s: no connection to NATS at %s for %.1fs", m.run, m.url, silence.Seconds())
+		if connErr != nil {
+			msg += "; last error: " + connErr.Error()
+		}
+		return fail(msg, ErrDisconnected, connErr)
 	case lost < 0:
 		return nil
 	}

@@ -10,12 +10,12 @@ import (
 	"cohort/dist/natsserver"
 )
 
-// A 1 s window keeps the tests quick yet far above scheduling hiccups of a
-// loaded machine (a shorter one blamed healthy peers under -race); slack
-// bounds the waits for what must happen.
+// A 1.5 s window keeps the tests quick yet above the scheduling stalls of
+// a loaded machine (shorter ones blamed healthy peers on a shared 2-core
+// host); slack bounds the waits for what must happen.
 const (
 	testInterval = 100 * time.Millisecond
-	testMissed   = 10
+	testMissed   = 15
 	slack        = 5 * time.Second
 )
 
@@ -76,10 +76,11 @@ func TestLeaveIsNotALoss(t *testing.T) {
 	quiet(t, logs[0], logs[1])
 }
 
-// quiet fails if any log receives anything within two liveness windows.
+// quiet fails if any log receives anything within a liveness window and
+// some margin: a wrongly counted loss would be reported by then.
 func quiet(t *testing.T, logs ...lossLog) {
 	t.Helper()
-	end := time.After(2 * testInterval * testMissed)
+	end := time.After((testMissed + 5) * testInterval)
 	for {
 		for i, l := range logs {
 			select {

@@ -30,6 +30,7 @@ type Member struct {
 	live      *liveness      // nil until StartLiveness
 	onLost    func(error)
 	early     error // an abort that came before StartLiveness
+	connErr   error // the connection's latest error, for the outage report
 	silenced  bool  // after a report, Abort or Leave: onLost stays quiet
 	closed    bool
 	leaveOnce sync.Once
@@ -98,6 +99,14 @@ func (m *Member) Leave() {
 		}
 		m.nc.Close()
 	})
+}
+
+// noteConnError keeps the connection's latest asynchronous error (a reset,
+// a slow-consumer drop) to explain an outage later.
+func (m *Member) noteConnError(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.connErr = err
 }
 
 // report hands err to the liveness callback, at most once, on its own

@@ -139,8 +139,14 @@ func (c *Config) tree() (*node, error) {
 	}
 	t.put("dataset", ds.n)
 	m := c.Model
-	t.put("model", newMB().str("name", m.Name).int("input_dim", m.InputDim).int("output_dim", m.OutputDim).
-		ints("hidden_dims", m.HiddenDims).flt("dropout", m.Dropout).bool("first_dropout", m.FirstDropout).
+	mm := newMB().str("name", m.Name)
+	if m.InputDim != 0 { // 0: from the dataset, said by leaving the key out
+		mm.int("input_dim", m.InputDim)
+	}
+	if m.OutputDim != 0 {
+		mm.int("output_dim", m.OutputDim)
+	}
+	t.put("model", mm.ints("hidden_dims", m.HiddenDims).flt("dropout", m.Dropout).bool("first_dropout", m.FirstDropout).
 		bool("use_batchnorm", m.UseBatchnorm).bool("first_batchnorm", m.FirstBatchnorm).n)
 	o := c.Optimizer
 	ob := newMB().str("name", o.Name)

@@ -98,17 +98,18 @@ func (m *Accuracy) Update(logits *tensor.Tensor, labels []int32, _ float32) {
 	m.count += float32(len(labels))
 }
 
-// Values gives "accuracy" for top-1 (when asked for) and "top<k>" for each k.
+// Values gives "accuracy" for top-1 and "top<k>" for every other k.
 func (m *Accuracy) Values() map[string]float64 {
-	out := make(map[string]float64, len(m.topK)+1)
+	out := make(map[string]float64, len(m.topK))
 	for j, k := range m.topK {
 		v := 0.0
 		if m.count > 0 {
 			v = float64(m.correct[j]) / float64(m.count)
 		}
-		out[fmt.Sprintf("top%d", k)] = v
 		if k == 1 {
 			out["accuracy"] = v
+		} else {
+			out[fmt.Sprintf("top%d", k)] = v
 		}
 	}
 	return out

@@ -104,9 +104,10 @@ func Build(cfg *config.Config, o Options) (*Task, error) {
 	}
 	if cfg.Meters.Accuracy != nil {
 		t.TopK = cfg.Meters.Accuracy.TopK
+		out, _ := t.Model.Cost(t.Train.SampleShape())
 		for _, k := range t.TopK {
-			if k > t.Train.NumClasses() {
-				return nil, fmt.Errorf("%w: meters.accuracy.topk %d exceeds the %d classes", config.ErrInvalid, k, t.Train.NumClasses())
+			if k > out[0] {
+				return nil, fmt.Errorf("%w: meters.accuracy.topk %d exceeds the model's %d outputs", config.ErrInvalid, k, out[0])
 			}
 		}
 	}
