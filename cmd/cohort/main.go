@@ -4,6 +4,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,7 @@ var version = "dev"
 // cli is the command tree; kong fills it from the arguments.
 type cli struct {
 	Train   trainCmd   `cmd:"" help:"Train one rank of a task from config files and overrides (classy_train)."`
+	Launch  launchCmd  `cmd:"" help:"Spawn and supervise this node's ranks: cohort launch --nproc-per-node N -- train -c cfg.yaml."`
 	Config  configCmd  `cmd:"" help:"Print the fully resolved config as YAML."`
 	Version versionCmd `cmd:"" help:"Print version, Go version, build tags and BLAS."`
 }
@@ -49,7 +51,10 @@ func run(args []string, io streams) int {
 		return ExitUsage
 	}
 	if err := ctx.Run(); err != nil {
-		fmt.Fprintln(io.Err, "cohort:", err)
+		var code exitError
+		if !errors.As(err, &code) { // a launcher's code was explained already
+			fmt.Fprintln(io.Err, "cohort:", err)
+		}
 		return exitCode(err)
 	}
 	return ExitOK

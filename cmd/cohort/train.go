@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"cohort/cuda"
+	"cohort/dist"
 	"cohort/engine/checkpoint"
 	"cohort/engine/config"
 	"cohort/engine/cpu"
@@ -25,17 +27,19 @@ type trainCmd struct {
 	CheckpointFolder string   `placeholder:"DIR" help:"Checkpoint folder (default <output-dir>/checkpoints)."`
 	CheckpointPeriod int      `default:"1" help:"Checkpoint every N train phases (and after the last)."`
 	KeepCheckpoints  int      `default:"3" help:"Keep the newest K checkpoints."`
-	Resume           string   `placeholder:"PATH|auto" help:"Resume from a checkpoint (.json), or 'auto': the newest valid one in the checkpoint folder, or in the newest ./output/<name>-* run."`
+	Resume           string   `env:"COHORT_RESUME" placeholder:"PATH|auto" help:"Resume from a checkpoint (.json), or 'auto': the newest valid one in the checkpoint folder, or in the newest ./output/<name>-* run."`
 	LogFreq          int      `default:"100" help:"Log loss and LR every N train steps (0: phase summaries only)."`
 	ShowProgress     bool     `help:"Draw a progress bar when stderr is a terminal."`
 	NoTensorboard    bool     `help:"Do not write TensorBoard events (the TensorBoard writer is not built yet, so none are written either way)."`
 	Device           string   `default:"auto" enum:"cpu,cuda,auto" help:"cpu, cuda, or auto (CUDA when built with it and a GPU is visible)."`
 	Seed             uint64   `default:"0" help:"Seed for initialisation, shuffling and dropout."`
 	Threads          int      `default:"0" help:"CPU threads for math (0: all cores)."`
+	Env              string   `name:"env" enum:",launcher,none" default:"" help:"Where this rank's place comes from: launcher, none (train alone); empty detects."`
 	DataRoot         string   `env:"COHORT_DATA_DIR" placeholder:"DIR" help:"Where MNIST lives when dataset.*.root is empty (default ~/.cache/cohort/mnist, filled by make data)."`
 }
 
-// Run is classy_train's main: seed, build the task, set up hooks, train.
+// Run is classy_train's main: seed, build the task, join the process
+// group, set up hooks, train.
 func (c *trainCmd) Run(io streams) error {
 	cfg, err := config.Load(c.Config, c.Overrides)
 	if err != nil {
@@ -44,33 +48,62 @@ func (c *trainCmd) Run(io streams) error {
 	if err := c.checkDevice(); err != nil {
 		return err
 	}
+	env, err := dist.FromEnv(os.Getenv, c.Env)
+	if err != nil {
+		return err
+	}
 	threads := c.Threads
 	if threads <= 0 {
-		threads = runtime.NumCPU()
+		threads = max(runtime.NumCPU()/env.LocalWorldSize, 1)
 	}
 	cpu.SetThreads(threads)
 	dataRoot, err := c.dataRoot()
 	if err != nil {
 		return err
 	}
-	t, err := task.Build(cfg, task.Options{Seed: c.Seed, BLAS: cpu.BLAS(), WorldSize: 1, DataRoot: dataRoot})
+	t, err := task.Build(cfg, task.Options{Seed: c.Seed, BLAS: cpu.BLAS(), WorldSize: env.WorldSize, DataRoot: dataRoot})
 	if err != nil {
 		return err
 	}
-	outDir, ckDir, resumeFrom, err := c.folders(cfg.Name)
-	if err != nil {
+	var comm train.Comm
+	if env.WorldSize > 1 {
+		group, err := dist.Join(context.Background(), env)
+		if err != nil {
+			return err
+		}
+		defer group.Close()
+		comm = group
+		err = c.train(io, cfg, t, env, group.Rank(), comm)
+		if err != nil {
+			// Peers learn at once instead of by a missed heartbeat.
+			group.Abort(fmt.Sprintf("rank %d failed: %v", group.Rank(), err))
+		}
 		return err
+	}
+	return c.train(io, cfg, t, env, 0, comm)
+}
+
+// train runs the task as rank (0 when alone): rank 0 owns the output
+// folder and the resume checkpoint; the trainer shares them with the rest.
+func (c *trainCmd) train(io streams, cfg *config.Config, t *task.Task, env dist.Env, rank int, comm train.Comm) error {
+	var outDir, ckDir string
+	var resumeFrom *checkpoint.Checkpoint
+	if rank == 0 {
+		var err error
+		if outDir, ckDir, resumeFrom, err = c.folders(io, cfg.Name); err != nil {
+			return err
+		}
 	}
 	resolved, err := cfg.JSON()
 	if err != nil {
 		return err
 	}
-	hookList := hooks.NewList(0, hooks.Configure(hooks.Flags{
+	hookList := hooks.NewList(rank, hooks.Configure(hooks.Flags{
 		OutputDir: outDir, CheckpointFolder: ckDir, CheckpointPeriod: c.CheckpointPeriod,
 		KeepCheckpoints: c.KeepCheckpoints, LogFreq: c.LogFreq, ShowProgress: c.ShowProgress,
 		Terminal: hooks.IsTerminal(os.Stderr), Version: version, Out: io.Out, Err: io.Err,
 	}, resolved)...)
-	tr, err := train.New(t, train.Options{Seed: c.Seed, Hooks: hookList})
+	tr, err := train.New(t, train.Options{Seed: c.Seed, Comm: comm, Hooks: hookList})
 	if err != nil {
 		return err
 	}
@@ -80,8 +113,10 @@ func (c *trainCmd) Run(io streams) error {
 		}
 		fmt.Fprintf(io.Out, "resumed from %s (epoch %d, %d updates)\n", resumeFrom.Path, resumeFrom.Meta.Epoch, resumeFrom.Meta.NumUpdates)
 	}
-	fmt.Fprintf(io.Out, "cohort %s: task %q, %d epochs, device cpu (%s, %d threads), output %s\n",
-		version, cfg.Name, cfg.NumEpochs, cpu.BLASName, threads, outDir)
+	if rank == 0 {
+		fmt.Fprintf(io.Out, "cohort %s: task %q, %d epochs, %d rank(s), device cpu (%s, %d threads), output %s\n",
+			version, cfg.Name, cfg.NumEpochs, env.WorldSize, cpu.BLASName, runtime.GOMAXPROCS(0), outDir)
+	}
 	return tr.Run()
 }
 
@@ -107,7 +142,7 @@ func (c *trainCmd) dataRoot() (string, error) {
 
 // folders picks the run's output and checkpoint folders and, with
 // --resume, the checkpoint to start from.
-func (c *trainCmd) folders(name string) (outDir, ckDir string, from *checkpoint.Checkpoint, err error) {
+func (c *trainCmd) folders(io streams, name string) (outDir, ckDir string, from *checkpoint.Checkpoint, err error) {
 	outDir = c.OutputDir
 	if c.Resume == "auto" && outDir == "" && c.CheckpointFolder == "" {
 		outDir, err = newestRun(name)
@@ -127,11 +162,11 @@ func (c *trainCmd) folders(name string) (outDir, ckDir string, from *checkpoint.
 	case "auto":
 		ck, skipped, err := checkpoint.Latest(ckDir)
 		for _, s := range skipped {
-			fmt.Fprintf(os.Stderr, "cohort: skipping invalid checkpoint: %v\n", s)
+			fmt.Fprintf(io.Err, "cohort: skipping invalid checkpoint: %v\n", s)
 		}
 		switch {
 		case errors.Is(err, checkpoint.ErrNotFound):
-			fmt.Fprintf(os.Stderr, "cohort: --resume auto: no valid checkpoint in %s, starting fresh\n", ckDir)
+			fmt.Fprintf(io.Err, "cohort: --resume auto: no valid checkpoint in %s, starting fresh\n", ckDir)
 		case err != nil:
 			return "", "", nil, err
 		default:

@@ -1,6 +1,7 @@
 package collective
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"sync/atomic"
@@ -60,7 +61,7 @@ func TestAllReduce(t *testing.T) {
 		chunk int
 	}{{"default-chunk", 0}, {"16-byte-chunk", 16}} {
 		for n := 1; n <= 4; n++ {
-			t.Run(tc.name+"/"+rankName(n), func(t *testing.T) {
+			t.Run(tc.name+"/"+ranksName(n), func(t *testing.T) {
 				gs := newGroups(t, n, func(c *Config) { c.ChunkBytes = tc.chunk })
 				for _, m := range lengths {
 					if tc.chunk != 0 && m > 1000 {
@@ -102,7 +103,7 @@ func TestAllReduceMaxNaN(t *testing.T) {
 
 func TestBroadcast(t *testing.T) {
 	for n := 1; n <= 4; n++ {
-		t.Run(rankName(n), func(t *testing.T) {
+		t.Run(ranksName(n), func(t *testing.T) {
 			gs := newGroups(t, n, func(c *Config) { c.ChunkBytes = 64 })
 			for root := range n {
 				for _, m := range []int{0, 1, 7, 1000} {
@@ -123,7 +124,7 @@ func TestBroadcast(t *testing.T) {
 
 func TestAllGather(t *testing.T) {
 	for n := 1; n <= 4; n++ {
-		t.Run(rankName(n), func(t *testing.T) {
+		t.Run(ranksName(n), func(t *testing.T) {
 			gs := newGroups(t, n, func(c *Config) { c.ChunkBytes = 64 })
 			for _, m := range []int{0, 1, 5, 1000} {
 				in := randomInputs(n, m, uint64(m+2))
@@ -150,7 +151,7 @@ func TestAllGather(t *testing.T) {
 // has entered.
 func TestBarrier(t *testing.T) {
 	for n := 1; n <= 4; n++ {
-		t.Run(rankName(n), func(t *testing.T) {
+		t.Run(ranksName(n), func(t *testing.T) {
 			gs := newGroups(t, n, nil)
 			for late := range n {
 				var entered atomic.Int32
@@ -175,10 +176,10 @@ func TestBarrier(t *testing.T) {
 func TestInvalidArguments(t *testing.T) {
 	gs := newGroups(t, 2, nil)
 	noErrors(t, onEach(gs, func(r int, g *Group) error {
-		if err := g.Broadcast(nil, 2); !errorsIs(err, ErrInvalid) {
+		if err := g.Broadcast(nil, 2); !errors.Is(err, ErrInvalid) {
 			t.Errorf("rank %d: Broadcast root 2: %v, want ErrInvalid", r, err)
 		}
-		if err := g.AllGather(make([]float32, 3), make([]float32, 5)); !errorsIs(err, ErrInvalid) {
+		if err := g.AllGather(make([]float32, 3), make([]float32, 5)); !errors.Is(err, ErrInvalid) {
 			t.Errorf("rank %d: AllGather 3 into 5: %v, want ErrInvalid", r, err)
 		}
 		return g.Barrier() // the group is still usable
@@ -209,7 +210,7 @@ func TestSingleRank(t *testing.T) {
 	if err := g.AllGather(buf, out); err != nil || out[2] != 3 {
 		t.Fatalf("AllGather: %v %v", out, err)
 	}
-	boom := errorsNew("watcher: rank 3 gone")
+	boom := errors.New("watcher: rank 3 gone")
 	g.Abort(boom)
 	if err := g.Barrier(); err != boom {
 		t.Fatalf("after Abort: %v, want %v", err, boom)

@@ -83,6 +83,7 @@ func TestPeerLostMidOperation(t *testing.T) {
 				t.Logf("rank %d failed %v after the loss: %v", res.rank, res.at.Sub(crashed), res.err)
 			}
 			if tc.absent >= 0 {
+				waitFailed(t, gs[tc.absent])
 				wantPeerError(t, tc.absent, gs[tc.absent].Barrier(), tc.victim, ErrPeerLost)
 			}
 		})
@@ -136,7 +137,22 @@ func TestAbortUnblocksOperation(t *testing.T) {
 	if err := gs[0].Barrier(); !errors.Is(err, boom) {
 		t.Fatalf("later operation: got %v, want the first error %v", err, boom)
 	}
+	waitFailed(t, gs[2])
 	wantPeerError(t, 2, gs[2].Barrier(), 0, ErrPeerAborted)
+}
+
+// waitFailed waits until an idle rank has heard, over its return path,
+// that the group broke: otherwise its next operation might first read the
+// frames of the operation it skipped.
+func waitFailed(t *testing.T, g *Group) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !g.failed.Load() {
+		if time.Now().After(deadline) {
+			t.Fatal("the idle rank never heard of the failure")
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // TestClosedNeighbour closes one rank cleanly; the next operation on the

@@ -2,7 +2,6 @@ package collective
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -122,9 +121,4 @@ func within[T any](t testing.TB, ch <-chan T, what string) T {
 	}
 }
 
-func rankName(r int) string { return fmt.Sprintf("rank=%d", r) }
-
-var (
-	errorsIs  = errors.Is
-	errorsNew = errors.New
-)
+func ranksName(n int) string { return fmt.Sprintf("ranks=%d", n) }

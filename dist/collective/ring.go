@@ -53,7 +53,7 @@ type ring struct {
 
 	nextBye  atomic.Bool   // next said bye: it took part in every operation it will
 	byeSeen  chan struct{} // closed with nextBye, for the idle sender
-	farewell []byte      // set by Group.fail before broken closes
+	farewell []byte        // set by Group.fail before broken closes
 
 	g  *Group
 	wg sync.WaitGroup

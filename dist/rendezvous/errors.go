@@ -45,10 +45,10 @@ func fail(msg string, wraps ...error) error {
 // LostError is passed to the liveness callback when a peer stops
 // heartbeating without having left.
 type LostError struct {
-	Rank   int
-	Host   string
-	PID    int
-	Reason string
+	Rank   int    // the lost peer's rank
+	Host   string // its hostname
+	PID    int    // its process id
+	Reason string // what gave it away: "no heartbeat for 2.0s"
 }
 
 // Error says which rank was lost and why.
@@ -59,9 +59,9 @@ func (e *LostError) Error() string {
 // AbortError is passed to the liveness callback when a peer (or, with Rank
 // -1, another process of the run such as a launcher) aborts the run.
 type AbortError struct {
-	Rank   int
-	Host   string
-	Reason string
+	Rank   int    // the aborting member's rank, -1 for a non-member
+	Host   string // its hostname
+	Reason string // why it aborted
 }
 
 // Error says which rank aborted and why.

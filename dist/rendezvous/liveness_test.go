@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"cohort/dist/natsserver"
+
+	"github.com/nats-io/nats.go"
 )
 
 // A 1.5 s window keeps the tests quick yet above the scheduling stalls of
@@ -65,6 +67,31 @@ func TestAbortReachesEveryone(t *testing.T) {
 	ms[0].Leave()
 	ms[2].nc.Close()
 	quiet(t, logs[1])
+}
+
+func TestAbortRunFromLauncher(t *testing.T) {
+	t.Parallel() // mostly waiting
+	url := startServer(t)
+	ms := mustJoinAll(t, fixed(url, "gang", 2))
+	logs := watchAll(ms)
+	nc, err := nats.Connect(url, nats.Token(testToken))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	if err := AbortRun(nc, "gang", "launcher-host", "worker 1 exited with status 137"); err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range logs {
+		var ab *AbortError
+		if err := l.wait(t, fmt.Sprint("rank ", i), slack); !errors.As(err, &ab) || ab.Rank != -1 ||
+			ab.Host != "launcher-host" || ab.Reason != "worker 1 exited with status 137" {
+			t.Fatalf("rank %d: %v, want the launcher's abort", i, err)
+		}
+	}
+	if err := AbortRun(nc, "a.b", "h", "r"); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("AbortRun with a bad run ID: %v", err)
+	}
 }
 
 func TestLeaveIsNotALoss(t *testing.T) {

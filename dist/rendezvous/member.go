@@ -65,18 +65,33 @@ func (m *Member) Abort(reason string) error {
 	m.mu.Lock()
 	m.silenced = true
 	m.mu.Unlock()
-	if len(reason) > maxReason {
-		reason = reason[:maxReason]
+	return publishAbort(m.nc, abortMsg{Run: m.run, From: m.id, Rank: m.rank, Host: m.peers[m.rank].Host, Reason: reason})
+}
+
+// AbortRun aborts run runID from a process that is not a member, such as a
+// launcher that saw a worker die: every member's liveness callback receives
+// an *AbortError with Rank -1, host and reason.
+func AbortRun(nc *nats.Conn, runID, host, reason string) error {
+	if !namePattern.MatchString(runID) {
+		return fmt.Errorf("%w: run ID %q must match %s", ErrInvalid, runID, namePattern)
 	}
-	data, err := json.Marshal(abortMsg{Run: m.run, From: m.id, Rank: m.rank, Host: m.peers[m.rank].Host, Reason: reason})
+	return publishAbort(nc, abortMsg{Run: runID, Rank: -1, Host: host, Reason: reason})
+}
+
+// publishAbort sends a and waits until the server has it.
+func publishAbort(nc *nats.Conn, a abortMsg) error {
+	if len(a.Reason) > maxReason {
+		a.Reason = a.Reason[:maxReason]
+	}
+	data, err := json.Marshal(a)
 	if err != nil {
-		return fmt.Errorf("rendezvous %s: abort: %w", m.run, err)
+		return fmt.Errorf("rendezvous %s: abort: %w", a.Run, err)
 	}
-	if err := m.nc.Publish(subject(m.run, "abort"), data); err != nil {
-		return fmt.Errorf("rendezvous %s: abort: %w", m.run, err)
+	if err := nc.Publish(subject(a.Run, "abort"), data); err != nil {
+		return fmt.Errorf("rendezvous %s: abort: %w", a.Run, err)
 	}
-	if err := m.nc.FlushTimeout(flushTimeout); err != nil {
-		return fmt.Errorf("rendezvous %s: abort: flush to %s: %w", m.run, m.url, err)
+	if err := nc.FlushTimeout(flushTimeout); err != nil {
+		return fmt.Errorf("rendezvous %s: abort: flush: %w", a.Run, err)
 	}
 	return nil
 }

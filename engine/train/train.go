@@ -115,8 +115,8 @@ type Trainer struct {
 	y       []int32
 }
 
-// New prepares a trainer: builds the phase list, lays gradients into
-// buckets and, with several ranks, broadcasts rank 0's initial weights.
+// New prepares a trainer: builds the phase list and lays gradients into
+// buckets.
 func New(t *task.Task, o Options) (*Trainer, error) {
 	comm := o.Comm
 	if comm == nil {
@@ -138,11 +138,6 @@ func New(t *task.Task, o Options) (*Trainer, error) {
 	tr.pass.Rand = rand.New(tr.dropRNG)
 	tr.grads = newGradBuckets(comm, tr.layers, bucketBytes)
 	tr.state = State{Trainer: tr, Task: t, Rank: comm.Rank(), World: comm.Size(), Phases: phases(t)}
-	for _, p := range t.Model.Params() {
-		if err := comm.Broadcast(p.Value.Data, 0); err != nil {
-			return nil, fmt.Errorf("broadcast initial %s from rank 0: %w", p.Name, err)
-		}
-	}
 	return tr, nil
 }
 
@@ -160,10 +155,14 @@ func phases(t *task.Task) []Phase {
 // State returns the live state (for hooks and the CLI).
 func (tr *Trainer) State() *State { return &tr.state }
 
-// Run trains from the next phase (0, or where a restored checkpoint left
-// off) to the end, calling hooks throughout.
+// Run makes every rank start from rank 0's weights, optimizer state and
+// position (its initialisation, or the checkpoint it restored), then trains
+// from that position to the end, calling hooks throughout.
 func (tr *Trainer) Run() error {
 	s := &tr.state
+	if err := tr.syncFromRankZero(); err != nil {
+		return err
+	}
 	if err := tr.hooks.OnStart(s); err != nil {
 		return fmt.Errorf("hook on start: %w", err)
 	}

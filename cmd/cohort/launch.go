@@ -1,0 +1,62 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"cohort/dist/launch"
+	"cohort/hooks"
+)
+
+// launchCmd is torchrun's role: spawn and supervise this node's ranks.
+type launchCmd struct {
+	NProcPerNode int           `name:"nproc-per-node" default:"1" help:"Workers on this node (one per GPU or CPU slot)."`
+	NNodes       int           `name:"nnodes" default:"1" help:"Number of nodes, each running one cohort launch."`
+	NodeRank     int           `default:"0" help:"This node's rank in [0, nnodes)."`
+	RdzvEndpoint string        `placeholder:"nats://HOST:PORT" help:"Use this NATS server for rendezvous instead of starting one (required on nodes > 0)."`
+	RdzvHost     string        `default:"127.0.0.1" help:"Interface node 0's embedded NATS server binds (another than loopback for multi-node; needs COHORT_JOB_TOKEN)."`
+	RdzvPort     int           `default:"0" help:"Port of node 0's embedded NATS server (0: any free port; set it for multi-node)."`
+	RdzvID       string        `placeholder:"ID" help:"Run namespace on the NATS server; the same on every node (default: random, single node only)."`
+	RdzvTimeout  time.Duration `default:"5m" help:"How long workers wait for all ranks to join before failing, naming the missing ones."`
+	MaxRestarts  int           `default:"0" help:"Restart the whole gang from its newest checkpoint up to K times after a failure."`
+	Grace        time.Duration `default:"3s" help:"Time between SIGTERM and SIGKILL when stopping workers."`
+	Worker       []string      `arg:"" passthrough:"partial" placeholder:"-- train ARGS" help:"The worker command, normally: -- train -c cfg.yaml [overrides]."`
+}
+
+// Run launches and supervises; its result is the launcher's exit code.
+func (c *launchCmd) Run(io streams) error {
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the cohort binary to spawn: %w", err)
+	}
+	args := c.Worker
+	if len(args) > 0 && args[0] == "--" {
+		args = args[1:]
+	}
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
+	code, err := launch.Run(context.Background(), launch.Options{
+		NProcPerNode: c.NProcPerNode, NNodes: c.NNodes, NodeRank: c.NodeRank,
+		RdzvEndpoint: c.RdzvEndpoint, RdzvHost: c.RdzvHost, RdzvPort: c.RdzvPort, RdzvID: c.RdzvID,
+		RdzvTimeout: c.RdzvTimeout, MaxRestarts: c.MaxRestarts, Token: os.Getenv("COHORT_JOB_TOKEN"),
+		Grace: c.Grace, Binary: self, WorkerArgs: args, Env: os.Environ(),
+		Stdout: io.Out, Stderr: io.Err, PassRank0Stderr: hooks.IsTerminal(os.Stderr), Signals: sigs,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if code != 0 {
+		return exitError(code)
+	}
+	return nil
+}
+
+// exitError carries a code to exit with, already explained on stderr.
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
