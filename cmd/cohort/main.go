@@ -20,6 +20,7 @@ type cli struct {
 	Train   trainCmd   `cmd:"" help:"Train one rank of a task from config files and overrides (classy_train)."`
 	Launch  launchCmd  `cmd:"" help:"Spawn and supervise this node's ranks: cohort launch --nproc-per-node N -- train -c cfg.yaml."`
 	Config  configCmd  `cmd:"" help:"Print the fully resolved config as YAML."`
+	Bench   benchCmd   `cmd:"" help:"Benchmarks: all-reduce bandwidth (training throughput: scripts/bench)."`
 	Version versionCmd `cmd:"" help:"Print version, Go version, build tags and BLAS."`
 }
 

@@ -180,6 +180,9 @@ func (g *Group) fail(from side, err error, farewell []byte) {
 	}
 }
 
+// errAborted stands in for a nil error given to Abort.
+var errAborted = errors.New("collective: aborted")
+
 // errPeerClosed is the cause when a neighbour said bye before an
 // operation it should have joined.
 var errPeerClosed = errors.New("it closed the group")
@@ -201,7 +204,7 @@ func (g *Group) breakOn(from side, culprit int, op string, kind failKind, cause 
 // naming this rank instead of waiting to stall.
 func (g *Group) Abort(err error) {
 	if err == nil {
-		err = errors.New("collective: aborted")
+		err = errAborted
 	}
 	var farewell []byte
 	if g.ring != nil {
@@ -211,9 +214,10 @@ func (g *Group) Abort(err error) {
 }
 
 // Close leaves the group: the neighbours are told goodbye (or, if an
-// operation is in flight, that this rank is lost), the connections wait up
-// to a second for the neighbours to close their ends so nothing in flight
-// is reset, and every goroutine ends. Later operations return ErrClosed.
+// operation is in flight, that this rank is lost), Close waits up to
+// min(StallTimeout, 1 s) for the predecessor to close its end so nothing
+// in flight is reset, and every goroutine ends. Later operations return
+// ErrClosed. Close may be called more than once and always returns nil.
 func (g *Group) Close() error {
 	g.closeOnce.Do(func() {
 		r := g.ring

@@ -120,6 +120,12 @@ func (p *plan) recvWire(t int) uint16 {
 	return uint16(t)
 }
 
+// chunk is the float range [lo, hi) of chunk k of the segment [off, off+n).
+func chunk(off, n, k, chunkFloats int) (lo, hi int) {
+	lo = off + k*chunkFloats
+	return lo, min(lo+chunkFloats, off+n)
+}
+
 // chunks is the number of frames a segment of n floats travels in: at
 // least one, so an empty segment still carries the step's causality (a
 // barrier is an all-reduce of nothing).

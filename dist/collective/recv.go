@@ -21,8 +21,7 @@ func (g *Group) receive(p *plan, data []float32, seq uint32) error {
 		}
 		off, n := p.segment(j)
 		for k := range chunks(n, cf) {
-			lo := off + k*cf
-			hi := min(lo+cf, off+n)
+			lo, hi := chunk(off, n, k, cf)
 			if err := g.readHeader(p, t, seq, 4*(hi-lo)); err != nil {
 				return err
 			}

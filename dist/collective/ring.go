@@ -21,7 +21,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // accepted from prev: data comes in on it (read by the operation's
 // goroutine), and aborts and byes go back on it.
 type ring struct {
-	rank, size  int
+	rank        int
 	prev, next  int
 	send, recv  net.Conn
 	stall       time.Duration // no progress for this long is a stall
@@ -76,7 +76,7 @@ func newRing(g *Group, cfg *Config, send, recv net.Conn) *ring {
 		}
 	}
 	r := &ring{
-		rank: cfg.Rank, size: cfg.Size, prev: cfg.prev(), next: cfg.next(),
+		rank: cfg.Rank, prev: cfg.prev(), next: cfg.next(),
 		send: send, recv: recv,
 		stall:       cfg.StallTimeout,
 		grace:       min(cfg.StallTimeout/4, 250*time.Millisecond),

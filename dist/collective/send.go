@@ -68,8 +68,7 @@ func (r *ring) runSends(job *sendJob) error {
 					return err
 				}
 			}
-			lo := off + k*cf
-			hi := min(lo+cf, off+n)
+			lo, hi := chunk(off, n, k, cf)
 			h := header{typ: p.typ, step: p.sendWire(t), seq: job.seq, size: uint32(4 * (hi - lo))}
 			if err := r.writeFrame(&h, job.data[4*lo:4*hi]); err != nil {
 				return err
@@ -105,7 +104,8 @@ func (r *ring) waitProgress(need int64, seq uint32) error {
 // awaitEnd keeps sending keepalives after this operation's sends are done
 // and until the operation ends: next may already wait in the next
 // operation. A failed keepalive is no failure of this operation, whose
-// sends are complete; it only stops the keepalives.
+// sends are complete (next may have finished and closed); it only stops
+// the keepalives.
 func (r *ring) awaitEnd() {
 	r.timer.Reset(r.stall / 4)
 	defer r.timer.Stop()
@@ -114,11 +114,7 @@ func (r *ring) awaitEnd() {
 		case <-r.end:
 			return
 		case <-r.timer.C:
-			if r.g.failed.Load() || r.sendDirty || r.nextBye.Load() {
-				continue
-			}
-			if err := r.writeFrame(&header{typ: frameKeepalive}, nil); err != nil {
-				r.sendDirty = true
+			if r.sendDirty || r.nextBye.Load() || r.write(&header{typ: frameKeepalive}, nil) != nil {
 				continue
 			}
 			r.timer.Reset(r.stall / 4)
@@ -126,9 +122,17 @@ func (r *ring) awaitEnd() {
 	}
 }
 
-// writeFrame writes a header and payload in one writev. No progress for
-// the stall timeout fails the group naming next.
+// writeFrame writes one frame; a write that fails, or makes no progress
+// for the stall timeout, breaks the group blaming next.
 func (r *ring) writeFrame(h *header, payload []byte) error {
+	if err := r.write(h, payload); err != nil {
+		return r.sendFailed(err)
+	}
+	return nil
+}
+
+// write writes a header and its payload in one writev.
+func (r *ring) write(h *header, payload []byte) error {
 	h.put(&r.shdr)
 	_ = r.send.SetWriteDeadline(time.Now().Add(r.stall))
 	// Checked after setting the deadline: fail sets its own deadline after
@@ -140,7 +144,7 @@ func (r *ring) writeFrame(h *header, payload []byte) error {
 	r.bufs = r.iov[:1+b2i(len(payload) > 0)]
 	if _, err := r.bufs.WriteTo(r.send); err != nil {
 		r.sendDirty = true
-		return r.sendFailed(err)
+		return err
 	}
 	return nil
 }

@@ -28,6 +28,9 @@ type worker struct {
 	cmd             *exec.Cmd
 	tail            *tail
 	output          sync.WaitGroup // the goroutines copying its output
+	// stopped: the launcher sent it SIGTERM/SIGKILL, so its death by a
+	// signal is collateral, not a cause.
+	stopped bool
 }
 
 // gang is this node's workers for one attempt.
@@ -173,14 +176,16 @@ func (g *gang) supervise(ctx context.Context, o Options) result {
 				continue
 			}
 			// The first failure stops the gang; a later one replaces it as
-			// the root cause only if the first merely reported a lost peer.
-			if res.root == nil || (res.root.code == ExitPeerLost && f.code != ExitPeerLost && f.signal == "") {
+			// the root cause when the first merely reported a lost peer and
+			// this one is not: the lost peer itself usually exits a moment
+			// after its neighbours noticed.
+			if res.root == nil || (res.root.code == ExitPeerLost && f.code != ExitPeerLost && !(f.signal != "" && e.w.stopped)) {
 				res.root = f
 			}
 			stop()
 		case sig := <-o.Signals:
 			res.byUser = true
-			g.signal(alive, sig.(syscall.Signal))
+			g.forward(alive, sig.(syscall.Signal))
 			if sig != syscall.SIGUSR1 && killTimer == nil {
 				stopping = true
 				killTimer = time.After(o.Grace)
@@ -199,7 +204,16 @@ func (g *gang) supervise(ctx context.Context, o Options) result {
 	return res
 }
 
+// signal stops the live workers with sig (SIGTERM or SIGKILL).
 func (g *gang) signal(alive map[*worker]bool, sig syscall.Signal) {
+	for w := range alive {
+		w.stopped = true
+		w.cmd.Process.Signal(sig)
+	}
+}
+
+// forward passes a signal the launcher received on to the live workers.
+func (g *gang) forward(alive map[*worker]bool, sig syscall.Signal) {
 	for w := range alive {
 		w.cmd.Process.Signal(sig)
 	}
