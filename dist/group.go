@@ -101,6 +101,15 @@ func dataHost(rdzvURL string) (string, error) {
 	return c.LocalAddr().(*net.UDPAddr).IP.String(), nil
 }
 
+// DataAddrs lists every rank's data-plane address, by rank.
+func (g *Group) DataAddrs() []string {
+	var addrs []string
+	for _, p := range g.member.Peers() {
+		addrs = append(addrs, p.DataAddr)
+	}
+	return addrs
+}
+
 // Abort tells every peer the run failed, with reason, and breaks the ring.
 func (g *Group) Abort(reason string) {
 	g.member.Abort(reason)

@@ -1,8 +1,10 @@
 #!/bin/sh
 # Installs, idempotently, the Debian packages Cohort's build and tests use:
-# OpenBLAS for the fast CPU path. Run as root (or with sudo available).
+# OpenBLAS for the fast CPU path, nats-server for the external-server
+# rendezvous tests, iproute2 for the two-node network-namespace test.
+# Run as root (or with sudo available).
 set -eu
-pkgs="libopenblas-dev"
+pkgs="libopenblas-dev nats-server iproute2"
 missing=""
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"time"
 
 	"cohort/cuda"
@@ -67,9 +68,17 @@ func (c *trainCmd) Run(io streams) error {
 	}
 	var comm train.Comm
 	if env.WorldSize > 1 {
+		joinStart := time.Now()
 		group, err := dist.Join(context.Background(), env)
 		if err != nil {
 			return err
+		}
+		if group.Rank() == 0 {
+			fmt.Fprintf(io.Out, "process group: %d ranks joined in %v (rendezvous over NATS, TCP ring data plane)\n",
+				env.WorldSize, time.Since(joinStart).Round(time.Millisecond))
+			if addrs := group.DataAddrs(); len(addrs) <= 8 {
+				fmt.Fprintf(io.Out, "data plane: %s\n", strings.Join(addrs, " "))
+			}
 		}
 		defer group.Close()
 		comm = group
