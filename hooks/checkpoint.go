@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"cohort/engine/checkpoint"
+	"cohort/engine/tensor"
 	"cohort/engine/train"
 )
 
@@ -39,6 +40,16 @@ func (h *Checkpoint) OnPhaseEnd(s *train.State) error {
 	if h.Period > 0 && meta.Epoch%h.Period != 0 && !lastEpoch {
 		return nil
 	}
+	return h.save(meta, tensors)
+}
+
+// OnPreempt always saves: the run is about to stop, mid-phase included.
+func (h *Checkpoint) OnPreempt(s *train.State) error {
+	meta, tensors := s.Trainer.Snapshot()
+	return h.save(meta, tensors)
+}
+
+func (h *Checkpoint) save(meta checkpoint.Meta, tensors map[string]*tensor.Tensor) error {
 	meta.Version = h.Version
 	meta.Config = h.Config
 	path, err := checkpoint.Save(h.Folder, meta, tensors)
@@ -48,6 +59,6 @@ func (h *Checkpoint) OnPhaseEnd(s *train.State) error {
 	if err := checkpoint.Prune(h.Folder, h.Keep); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(h.Out, "checkpoint: wrote %s (epoch %d, %d updates)\n", path, meta.Epoch, meta.NumUpdates)
+	_, err = fmt.Fprintf(h.Out, "checkpoint: wrote %s (phase %d step %d, %d updates)\n", path, meta.PhaseIndex, meta.StepInPhase, meta.NumUpdates)
 	return err
 }

@@ -49,6 +49,9 @@ func (Base) OnPhaseEnd(*train.State) error { return nil }
 // OnEnd does nothing.
 func (Base) OnEnd(*train.State) error { return nil }
 
+// OnPreempt does nothing.
+func (Base) OnPreempt(*train.State) error { return nil }
+
 // List runs the hooks that apply to a rank, in order. It implements
 // train.Hooks.
 type List struct {
@@ -102,6 +105,11 @@ func (l *List) OnStep(s *train.State) error {
 // OnPhaseEnd calls every hook's OnPhaseEnd.
 func (l *List) OnPhaseEnd(s *train.State) error {
 	return l.each("on_phase_end", func(h Hook) error { return h.OnPhaseEnd(s) })
+}
+
+// OnPreempt calls every hook's OnPreempt.
+func (l *List) OnPreempt(s *train.State) error {
+	return l.each("on_preempt", func(h Hook) error { return h.OnPreempt(s) })
 }
 
 // OnEnd calls every hook's OnEnd.

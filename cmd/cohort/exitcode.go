@@ -28,6 +28,9 @@ const (
 	ExitRendezvous = 3
 	// ExitPeerLost: another rank died, hung or aborted; the message names it.
 	ExitPeerLost = 4
+	// ExitPreempted: SIGUSR1/SIGTERM asked for a stop; every rank stopped
+	// at the same step after rank 0 wrote a checkpoint (--resume auto).
+	ExitPreempted = 5
 )
 
 // usageErrors are the errors that mean "fix your input", exit code 2.
@@ -51,6 +54,8 @@ func exitCode(err error) int {
 	switch {
 	case errors.As(err, &code):
 		return int(code)
+	case errors.Is(err, train.ErrPreempted):
+		return ExitPreempted
 	case errors.Is(err, rendezvous.ErrTimeout), errors.Is(err, rendezvous.ErrAuth), errors.Is(err, rendezvous.ErrConflict):
 		return ExitRendezvous
 	case errors.As(err, &lost), errors.As(err, &aborted):

@@ -311,3 +311,47 @@ optimizer: {name: sgd, lr: 0.05, momentum: 0.9, weight_decay: 0.0001}
 		t.Fatalf("relative difference %.3g > 1e-5", worst)
 	}
 }
+
+// SIGUSR1 to the launcher (SLURM's warning) → every rank stops at the same
+// step, rank 0 checkpoints mid-epoch, exit 5; the resumed run ends with the
+// uninterrupted run's weights.
+func TestPreemptionCheckpointsAndResumesExactly(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "pre.yaml", `name: pre
+num_epochs: 3
+dataset:
+  train: {name: synthetic, num_samples: 8192, num_classes: 10, crop_size: 16, batchsize_per_replica: 16, seed: 1}
+  test: {name: synthetic, num_samples: 512, num_classes: 10, crop_size: 16, batchsize_per_replica: 256, seed: 1}
+model: {name: mlp, hidden_dims: [256], dropout: 0.1}
+loss: {name: cross_entropy}
+optimizer: {name: sgd, lr: 0.01, momentum: 0.9}
+meters: {accuracy: {topk: [1]}}
+`)
+	args := []string{"--nproc-per-node", "2", "--", "train", "-c", cfg, "--log-freq", "50", "--threads", "1", "--seed", "5"}
+	full := filepath.Join(dir, "full")
+	cmd, stdout, stderr := launcher(t, dir, nil, append(args, "--output-dir", full)...)
+	if code := exitCodeOf(t, cmd, 3*time.Minute); code != 0 {
+		t.Fatalf("uninterrupted: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	cut := filepath.Join(dir, "cut")
+	cmd, stdout, stderr = launcher(t, dir, nil, append(args, "--output-dir", cut)...)
+	waitFor(t, 2*time.Minute, "epoch 2", func() bool { return strings.Contains(stdout.String(), "epoch 2/3 train step 100/") })
+	cmd.Process.Signal(syscall.SIGUSR1)
+	if code := exitCodeOf(t, cmd, time.Minute); code != ExitPreempted {
+		t.Fatalf("preempted run: exit %d, want %d\n%s\n%s", code, ExitPreempted, stdout, stderr)
+	}
+	ck := lastCheckpoint(t, filepath.Join(cut, "checkpoints"))
+	if ck.Meta.StepInPhase == 0 {
+		t.Fatalf("preemption checkpoint at a phase boundary (%+v), want mid-epoch", ck.Meta)
+	}
+	t.Logf("preempted at phase %d step %d", ck.Meta.PhaseIndex, ck.Meta.StepInPhase)
+	cmd, stdout, stderr = launcher(t, dir, nil, append(args, "--output-dir", cut, "--resume", "auto")...)
+	if code := exitCodeOf(t, cmd, 3*time.Minute); code != 0 {
+		t.Fatalf("resumed: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	a := lastCheckpoint(t, filepath.Join(full, "checkpoints"))
+	b := lastCheckpoint(t, filepath.Join(cut, "checkpoints"))
+	if a.Meta.SHA256 != b.Meta.SHA256 {
+		t.Fatalf("final weights differ: %s vs %s", a.Meta.SHA256, b.Meta.SHA256)
+	}
+}

@@ -112,7 +112,9 @@ func (c *trainCmd) train(io streams, cfg *config.Config, t *task.Task, env dist.
 		KeepCheckpoints: c.KeepCheckpoints, LogFreq: c.LogFreq, ShowProgress: c.ShowProgress,
 		Terminal: hooks.IsTerminal(os.Stderr), Version: version, Out: io.Out, Err: io.Err,
 	}, resolved)...)
-	tr, err := train.New(t, train.Options{Seed: c.Seed, Comm: comm, Hooks: hookList})
+	stop := stopOnSignals()
+	defer stop.release()
+	tr, err := train.New(t, train.Options{Seed: c.Seed, Comm: comm, Hooks: hookList, Stop: stop.requested})
 	if err != nil {
 		return err
 	}
@@ -126,7 +128,11 @@ func (c *trainCmd) train(io streams, cfg *config.Config, t *task.Task, env dist.
 		fmt.Fprintf(io.Out, "cohort %s: task %q, %d epochs, %d rank(s), device cpu (%s, %d threads), output %s\n",
 			version, cfg.Name, cfg.NumEpochs, env.WorldSize, cpu.BLASName, runtime.GOMAXPROCS(0), outDir)
 	}
-	return tr.Run()
+	err = tr.Run()
+	if errors.Is(err, train.ErrPreempted) && rank == 0 {
+		fmt.Fprintf(io.Err, "cohort: stop requested (%s): checkpoint written, exiting with code %d\n", stop.signal(), ExitPreempted)
+	}
+	return err
 }
 
 // checkDevice refuses --device cuda on a binary that cannot do it.

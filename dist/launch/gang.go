@@ -15,9 +15,15 @@ import (
 	"cohort/dist"
 )
 
-// ExitPeerLost is the worker exit code for "a peer was lost" (see the
-// README); a failure with another code is preferred as the root cause.
-const ExitPeerLost = 4
+// Worker exit codes the launcher treats specially (see the README).
+const (
+	// ExitPeerLost: "a peer was lost"; another failure is preferred as
+	// the root cause.
+	ExitPeerLost = 4
+	// ExitPreempted: the worker checkpointed and stopped on request; the
+	// others are doing the same, so it must not trigger SIGTERM/SIGKILL.
+	ExitPreempted = 5
+)
 
 // tailLines is how many stderr lines of a failed worker the summary shows.
 const tailLines = 12
@@ -57,8 +63,11 @@ type failure struct {
 func (f *failure) summary(attempt, maxRestarts int) string {
 	var b strings.Builder
 	how := fmt.Sprintf("exited with code %d", f.code)
-	if f.signal != "" {
+	switch {
+	case f.signal != "":
 		how = "was killed by " + f.signal
+	case f.code == ExitPreempted:
+		how = fmt.Sprintf("stopped on request after a checkpoint (code %d); continue with --resume auto", f.code)
 	}
 	fmt.Fprintf(&b, "cohort launch: root cause: rank %d (local rank %d) on %s, pid %d, %s", f.rank, f.localRank, f.host, f.pid, how)
 	if maxRestarts > 0 {
@@ -158,7 +167,7 @@ func (g *gang) supervise(ctx context.Context, o Options) result {
 	}
 	var res result
 	var killTimer <-chan time.Time
-	stopping := false
+	stopping, termSeen := false, false
 	stop := func() {
 		if stopping {
 			return
@@ -182,11 +191,18 @@ func (g *gang) supervise(ctx context.Context, o Options) result {
 			if res.root == nil || (res.root.code == ExitPeerLost && f.code != ExitPeerLost && !(f.signal != "" && e.w.stopped)) {
 				res.root = f
 			}
-			stop()
+			if f.code != ExitPreempted {
+				stop()
+			}
 		case sig := <-o.Signals:
 			res.byUser = true
 			g.forward(alive, sig.(syscall.Signal))
-			if sig != syscall.SIGUSR1 && killTimer == nil {
+			// SIGUSR1 and a first SIGTERM mean "checkpoint, then stop": the
+			// workers exit by themselves after their checkpoint. SIGINT, or
+			// TERM a second time, gets the grace period, then SIGKILL.
+			graceful := sig == syscall.SIGUSR1 || (sig == syscall.SIGTERM && !termSeen)
+			termSeen = termSeen || sig == syscall.SIGTERM
+			if !graceful && killTimer == nil {
 				stopping = true
 				killTimer = time.After(o.Grace)
 			}

@@ -43,7 +43,9 @@ func newGradBuckets(comm Comm, layers []nn.Layer, maxBytes int) *gradBuckets {
 			total += p.Grad.Len()
 		}
 	}
-	g.flat = make([]float32, total)
+	// One float past the gradients carries a rank's stop request in the
+	// last bucket's all-reduce, so agreeing on preemption costs nothing.
+	g.flat = make([]float32, total+1)
 	off := 0
 	maxFloats := max(maxBytes/4, 1)
 	for i := len(layers) - 1; i >= 0; i-- {
@@ -69,11 +71,26 @@ func newGradBuckets(comm Comm, layers []nn.Layer, maxBytes int) *gradBuckets {
 			off += n
 		}
 	}
+	if len(g.buckets) == 0 {
+		g.buckets = append(g.buckets, bucket{})
+	}
+	g.buckets[len(g.buckets)-1].hi++
 	g.waiting = make([]int, len(g.buckets))
 	g.queue = make(chan int, len(g.buckets))
 	g.done = make(chan error, 1)
 	return g
 }
+
+// setStop puts this rank's stop request in the flag slot.
+func (g *gradBuckets) setStop(stop bool) {
+	g.flat[len(g.flat)-1] = 0
+	if stop {
+		g.flat[len(g.flat)-1] = 1
+	}
+}
+
+// stopRequested reads the reduced flag: the mean of the ranks' requests.
+func (g *gradBuckets) stopRequested() bool { return g.flat[len(g.flat)-1] > 0 }
 
 // zero clears every gradient.
 func (g *gradBuckets) zero() { clear(g.flat) }
@@ -90,6 +107,9 @@ func (g *gradBuckets) scale(s float32) {
 func (g *gradBuckets) start() {
 	for b := range g.buckets {
 		g.waiting[b] = g.buckets[b].params
+	}
+	if last := len(g.waiting) - 1; g.waiting[last] == 0 { // only the stop flag: a model without params
+		g.queue <- last
 	}
 	go func() {
 		var first error

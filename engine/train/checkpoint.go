@@ -18,8 +18,9 @@ const (
 	optimizerPrefix = "optimizer."
 )
 
-// Snapshot captures what a resume needs after the current phase ended:
-// weights, optimizer state and the position of the next phase. Tensors are
+// Snapshot captures what a resume needs at the current position (after a
+// phase, or mid-phase when preempted): weights, optimizer state, the
+// position and, mid-phase, the phase's meter sums so far. Tensors are
 // copies, so the caller may write them while training goes on.
 func (tr *Trainer) Snapshot() (checkpoint.Meta, map[string]*tensor.Tensor) {
 	s := &tr.state
@@ -31,20 +32,25 @@ func (tr *Trainer) Snapshot() (checkpoint.Meta, map[string]*tensor.Tensor) {
 		tensors[optimizerPrefix+name] = v.Clone()
 	}
 	epochs := 0
-	for _, p := range s.Phases[:s.Phase.Index+1] {
+	for _, p := range s.Phases[:tr.resume.phase] {
 		if p.Train {
 			epochs++
 		}
 	}
 	meta := checkpoint.Meta{
-		PhaseIndex: s.Phase.Index + 1,
-		Epoch:      epochs,
-		NumUpdates: s.NumUpdates,
-		Seed:       tr.seed,
-		WorldSize:  s.World,
-		Meters:     map[string]float64{},
+		PhaseIndex:  tr.resume.phase,
+		StepInPhase: tr.resume.step,
+		Epoch:       epochs,
+		NumUpdates:  s.NumUpdates,
+		Seed:        tr.seed,
+		WorldSize:   s.World,
+		Meters:      map[string]float64{},
 	}
-	if s.Result != nil {
+	if tr.resume.step > 0 {
+		for i, v := range tr.resumeMeters {
+			meta.Meters[fmt.Sprintf("%s%d", partialMeterPrefix, i)] = float64(v)
+		}
+	} else if s.Result != nil {
 		for k, v := range s.Result.Values {
 			meta.Meters[s.Phase.Name()+"_"+k] = v
 		}
@@ -52,15 +58,15 @@ func (tr *Trainer) Snapshot() (checkpoint.Meta, map[string]*tensor.Tensor) {
 	return meta, tensors
 }
 
+// partialMeterPrefix names the meter sums of an unfinished phase in Meta.Meters.
+const partialMeterPrefix = "partial."
+
 // Restore loads a checkpoint's weights and optimizer state and makes Run
 // continue with the phase after the one it was taken at.
 func (tr *Trainer) Restore(ck *checkpoint.Checkpoint) error {
 	m := ck.Meta
-	if m.StepInPhase != 0 {
-		return fmt.Errorf("%w: %s was taken mid-phase (step %d), which this version cannot resume", ErrIncompatible, ck.Path, m.StepInPhase)
-	}
-	if m.PhaseIndex < 0 || m.PhaseIndex > len(tr.state.Phases) {
-		return fmt.Errorf("%w: %s resumes at phase %d but this config has %d phases", ErrIncompatible, ck.Path, m.PhaseIndex, len(tr.state.Phases))
+	if m.PhaseIndex < 0 || m.PhaseIndex > len(tr.state.Phases) || (m.StepInPhase > 0 && m.PhaseIndex == len(tr.state.Phases)) {
+		return fmt.Errorf("%w: %s resumes at phase %d step %d but this config has %d phases", ErrIncompatible, ck.Path, m.PhaseIndex, m.StepInPhase, len(tr.state.Phases))
 	}
 	if m.Seed != tr.seed {
 		return fmt.Errorf("%w: %s was trained with seed %d, this run has seed %d (pass --seed %d)", ErrIncompatible, ck.Path, m.Seed, tr.seed, m.Seed)
@@ -86,5 +92,19 @@ func (tr *Trainer) Restore(ck *checkpoint.Checkpoint) error {
 	}
 	tr.state.NumUpdates = m.NumUpdates
 	tr.next = m.PhaseIndex
+	tr.resume = position{phase: m.PhaseIndex, step: m.StepInPhase}
+	tr.resumeMeters = nil
+	if m.StepInPhase > 0 {
+		for i := 0; ; i++ {
+			v, ok := m.Meters[fmt.Sprintf("%s%d", partialMeterPrefix, i)]
+			if !ok {
+				break
+			}
+			tr.resumeMeters = append(tr.resumeMeters, float32(v))
+		}
+		if want := 1 + len(meterStates(tr.task.NewMeters())); len(tr.resumeMeters) != want {
+			return fmt.Errorf("%w: %s holds %d meter sums for its unfinished phase, this task's meters need %d", ErrIncompatible, ck.Path, len(tr.resumeMeters), want)
+		}
+	}
 	return nil
 }

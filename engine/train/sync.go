@@ -33,11 +33,12 @@ func (tr *Trainer) syncFromRankZero() error {
 	}
 	// Positions travel as float32 pieces below 2^24, which are exact.
 	u := tr.state.NumUpdates
-	pos := []float32{float32(u & 0xffffff), float32(u >> 24 & 0xffffff), float32(u >> 48), float32(tr.next)}
+	pos := []float32{float32(u & 0xffffff), float32(u >> 24 & 0xffffff), float32(u >> 48), float32(tr.next), float32(tr.resume.step)}
 	if err := tr.comm.Broadcast(pos, 0); err != nil {
 		return fmt.Errorf("broadcast position from rank 0: %w", err)
 	}
 	tr.state.NumUpdates = int64(pos[0]) | int64(pos[1])<<24 | int64(pos[2])<<48
 	tr.next = int(pos[3])
+	tr.resume = position{phase: tr.next, step: int(pos[4])}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"cohort/engine/data"
@@ -21,6 +22,11 @@ import (
 // ErrDiverged marks a loss that became NaN or infinite.
 var ErrDiverged = errors.New("train: loss is not finite")
 
+// ErrPreempted is returned by Run when a stop was requested (Options.Stop)
+// and every rank has stopped at the same step, after OnPreempt hooks (the
+// checkpoint) ran.
+var ErrPreempted = errors.New("train: preempted")
+
 // Hooks receives the trainer's lifecycle events. Returning an error stops
 // training with it.
 type Hooks interface {
@@ -29,6 +35,9 @@ type Hooks interface {
 	OnStep(*State) error
 	OnPhaseEnd(*State) error
 	OnEnd(*State) error
+	// OnPreempt runs on every rank when the ranks agreed to stop early;
+	// State.Step says how far the phase got.
+	OnPreempt(*State) error
 }
 
 // Phase is one pass over a dataset: a train phase per epoch, and a test
@@ -97,6 +106,10 @@ type Options struct {
 	Hooks Hooks
 	// BucketBytes bounds a gradient all-reduce bucket (DefaultBucketBytes if 0).
 	BucketBytes int
+	// Stop, when set, asks for a checkpoint-and-stop (SIGUSR1/SIGTERM under
+	// SLURM). Signal handlers only set it; the ranks agree on it at the next
+	// update, so all stop after the same step.
+	Stop *atomic.Bool
 }
 
 // Trainer runs a task's phases.
@@ -109,7 +122,14 @@ type Trainer struct {
 	layers  []nn.Layer
 	state   State
 	next    int // index of the next phase to run
-	dropRNG *rand.PCG
+	// resume is where a snapshot taken now would resume; resumeMeters are
+	// restored meter sums for a run resumed mid-phase.
+	resume       position
+	resumeMeters []float32
+	stop         *atomic.Bool
+	// stopAgreed: all ranks saw a stop request at the last update.
+	stopAgreed bool
+	dropRNG      *rand.PCG
 	pass    nn.Pass
 	x       []float32
 	y       []int32
@@ -130,8 +150,12 @@ func New(t *task.Task, o Options) (*Trainer, error) {
 	if bucketBytes == 0 {
 		bucketBytes = DefaultBucketBytes
 	}
+	stop := o.Stop
+	if stop == nil {
+		stop = new(atomic.Bool)
+	}
 	tr := &Trainer{
-		task: t, comm: comm, hooks: hooks, seed: o.Seed,
+		task: t, comm: comm, hooks: hooks, seed: o.Seed, stop: stop,
 		layers:  t.Model.Layers,
 		dropRNG: rand.NewPCG(0, 0),
 	}
@@ -167,7 +191,19 @@ func (tr *Trainer) Run() error {
 		return fmt.Errorf("hook on start: %w", err)
 	}
 	for ; tr.next < len(s.Phases); tr.next++ {
-		if err := tr.runPhase(s.Phases[tr.next]); err != nil {
+		p := s.Phases[tr.next]
+		if tr.resume.step == 0 {
+			// Between phases nothing else reduces: agree here, so a stop
+			// during a test phase is honoured before the next one.
+			if stop, err := tr.agreeStop(); err != nil {
+				return err
+			} else if stop {
+				tr.resume = position{phase: p.Index}
+				s.Phase, s.Step, s.Steps = p, 0, 0
+				return tr.preempt()
+			}
+		}
+		if err := tr.runPhase(p); err != nil {
 			return err
 		}
 	}
@@ -187,6 +223,18 @@ func (tr *Trainer) runPhase(p Phase) error {
 	idx := smp.Epoch(p.Epoch)
 	s.Phase, s.Step, s.Steps = p, 0, (len(idx)+batch-1)/batch
 	s.Meters, s.Result, s.PhaseStart = t.NewMeters(), nil, time.Now()
+	samples := 0
+	if tr.resume.phase == p.Index && tr.resume.step > 0 {
+		// Resumed mid-phase: skip the steps done and take over the meter
+		// sums (reduced over ranks when the checkpoint was taken; rank 0
+		// carries them, the others start from zero).
+		s.Step = tr.resume.step
+		if s.Rank == 0 && tr.resumeMeters != nil {
+			samples = int(tr.resumeMeters[0])
+			setMeterStates(s.Meters, tr.resumeMeters[1:])
+		}
+		tr.resumeMeters = nil
+	}
 	if err := tr.hooks.OnPhaseStart(s); err != nil {
 		return fmt.Errorf("hook on %s phase start: %w", p.Name(), err)
 	}
@@ -198,7 +246,6 @@ func (tr *Trainer) runPhase(p Phase) error {
 	if need := batch * size; len(tr.x) < need {
 		tr.x, tr.y = make([]float32, need), make([]int32, batch)
 	}
-	samples := 0
 	for ; s.Step < s.Steps; s.Step++ {
 		b := idx[s.Step*batch : min((s.Step+1)*batch, len(idx))]
 		ds.Gather(b, tr.x, tr.y)
@@ -217,12 +264,21 @@ func (tr *Trainer) runPhase(p Phase) error {
 		if err := tr.hooks.OnStep(s); err != nil {
 			return fmt.Errorf("hook on step: %w", err)
 		}
+		if tr.stopAgreed {
+			s.Step++
+			tr.resume = position{phase: p.Index, step: s.Step}
+			if err := tr.reducePartialMeters(samples); err != nil {
+				return err
+			}
+			return tr.preempt()
+		}
 	}
 	res, err := tr.reduceMeters(p, samples)
 	if err != nil {
 		return fmt.Errorf("%s phase %d: reduce meters: %w", p.Name(), p.Index, err)
 	}
 	s.Result = res
+	tr.resume = position{phase: p.Index + 1}
 	if err := tr.hooks.OnPhaseEnd(s); err != nil {
 		return fmt.Errorf("hook on %s phase end: %w", p.Name(), err)
 	}
@@ -252,13 +308,16 @@ func (tr *Trainer) trainStep(x *tensor.Tensor, y []int32) error {
 	}
 	dlogits := t.Loss.Backward()
 	if last && s.World > 1 {
+		tr.grads.setStop(tr.stop.Load())
 		tr.grads.start()
 		t.Model.BackwardNotify(dlogits, tr.grads.ready)
 		if err := tr.grads.wait(); err != nil {
 			return err
 		}
+		tr.stopAgreed = tr.grads.stopRequested()
 	} else {
 		t.Model.Backward(dlogits)
+		tr.stopAgreed = last && tr.stop.Load()
 	}
 	for _, m := range s.Meters {
 		m.Update(logits, y, loss)
@@ -336,3 +395,4 @@ func (noHooks) OnPhaseStart(*State) error { return nil }
 func (noHooks) OnStep(*State) error       { return nil }
 func (noHooks) OnPhaseEnd(*State) error   { return nil }
 func (noHooks) OnEnd(*State) error        { return nil }
+func (noHooks) OnPreempt(*State) error    { return nil }

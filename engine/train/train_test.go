@@ -2,8 +2,10 @@ package train
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"cohort/engine/checkpoint"
@@ -189,5 +191,72 @@ func TestGradientAccumulationMatchesBigBatch(t *testing.T) {
 				t.Fatalf("param %d[%d]: %v vs %v", i, j, a[i][j], b[i][j])
 			}
 		}
+	}
+}
+
+// stopAt asks for a stop once the phase reaches a step, as a signal would.
+type stopAt struct {
+	noHooks
+	phase, step int
+	flag        *atomic.Bool
+	snap        *checkpoint.Checkpoint
+}
+
+func (h *stopAt) OnStep(s *State) error {
+	if s.Phase.Index == h.phase && s.Step == h.step {
+		h.flag.Store(true)
+	}
+	return nil
+}
+
+func (h *stopAt) OnPreempt(s *State) error {
+	meta, tensors := s.Trainer.Snapshot()
+	h.snap = &checkpoint.Checkpoint{Path: "memory", Meta: meta, Tensors: tensors}
+	return nil
+}
+
+// A stop mid-phase checkpoints that step; resuming from it ends with the
+// weights and the phase metrics of an uninterrupted run.
+func TestPreemptMidPhaseResumesBitIdentical(t *testing.T) {
+	full := newTask(t, 3, 32, 1, 0.2)
+	rec := &recorder{}
+	tr, _ := New(full, Options{Seed: 4, Hooks: rec})
+	if err := tr.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, stopStep := range []int{0, 6, 14, 15} {
+		t.Run(fmt.Sprint("step", stopStep), func(t *testing.T) {
+			h := &stopAt{phase: 2, step: stopStep, flag: new(atomic.Bool)}
+			tr1, _ := New(newTask(t, 3, 32, 1, 0.2), Options{Seed: 4, Hooks: h, Stop: h.flag})
+			if err := tr1.Run(); !errors.Is(err, ErrPreempted) {
+				t.Fatalf("run: %v", err)
+			}
+			// The request set after step k is agreed at the next update.
+			wantPos, wantStep := 2, stopStep+2
+			if stopStep == 15 { // after the last step: the stop lands at the next boundary
+				wantPos, wantStep = 3, 0
+			}
+			if h.snap.Meta.PhaseIndex != wantPos || h.snap.Meta.StepInPhase != wantStep {
+				t.Fatalf("snapshot at phase %d step %d, want %d/%d", h.snap.Meta.PhaseIndex, h.snap.Meta.StepInPhase, wantPos, wantStep)
+			}
+			resumed := newTask(t, 3, 32, 1, 0.2)
+			rec2 := &recorder{}
+			tr2, _ := New(resumed, Options{Seed: 4, Hooks: rec2})
+			if err := tr2.Restore(h.snap); err != nil {
+				t.Fatal(err)
+			}
+			if err := tr2.Run(); err != nil {
+				t.Fatal(err)
+			}
+			a, b := weights(full), weights(resumed)
+			for i := range a {
+				if !slices.Equal(a[i], b[i]) {
+					t.Fatalf("param %d differs after a preempted resume", i)
+				}
+			}
+			if got, want := rec2.results[0], rec.results[wantPos]; got.Samples != want.Samples || got.Values["loss"] != want.Values["loss"] {
+				t.Fatalf("resumed phase reports %v samples loss %v, uninterrupted %v / %v", got.Samples, got.Values["loss"], want.Samples, want.Values["loss"])
+			}
+		})
 	}
 }

@@ -1,0 +1,50 @@
+package main
+
+import (
+	"os"
+	"os/signal"
+	"sync/atomic"
+	"syscall"
+)
+
+// stopRequest turns SIGUSR1 (SLURM's advance warning, `--signal=USR1@90`)
+// and SIGTERM (scancel, preemption) into a flag the trainer polls at its
+// next update: the handler itself does nothing else, so no checkpoint is
+// ever written from inside a signal handler.
+type stopRequest struct {
+	requested *atomic.Bool
+	last      atomic.Value // the signal's name
+	sigs      chan os.Signal
+	done      chan struct{}
+}
+
+func stopOnSignals() *stopRequest {
+	r := &stopRequest{requested: new(atomic.Bool), sigs: make(chan os.Signal, 2), done: make(chan struct{})}
+	signal.Notify(r.sigs, syscall.SIGUSR1, syscall.SIGTERM)
+	go func() {
+		for {
+			select {
+			case sig := <-r.sigs:
+				r.last.Store(sig.String())
+				r.requested.Store(true)
+			case <-r.done:
+				return
+			}
+		}
+	}()
+	return r
+}
+
+// signal names the signal that asked for the stop.
+func (r *stopRequest) signal() string {
+	if s, ok := r.last.Load().(string); ok {
+		return s
+	}
+	return "none"
+}
+
+// release restores default signal handling.
+func (r *stopRequest) release() {
+	signal.Stop(r.sigs)
+	close(r.done)
+}
