@@ -114,14 +114,14 @@ type Options struct {
 
 // Trainer runs a task's phases.
 type Trainer struct {
-	task    *task.Task
-	comm    Comm
-	hooks   Hooks
-	seed    uint64
-	grads   *gradBuckets
-	layers  []nn.Layer
-	state   State
-	next    int // index of the next phase to run
+	task   *task.Task
+	comm   Comm
+	hooks  Hooks
+	seed   uint64
+	grads  *gradBuckets
+	layers []nn.Layer
+	state  State
+	next   int // index of the next phase to run
 	// resume is where a snapshot taken now would resume; resumeMeters are
 	// restored meter sums for a run resumed mid-phase.
 	resume       position
@@ -129,10 +129,10 @@ type Trainer struct {
 	stop         *atomic.Bool
 	// stopAgreed: all ranks saw a stop request at the last update.
 	stopAgreed bool
-	dropRNG      *rand.PCG
-	pass    nn.Pass
-	x       []float32
-	y       []int32
+	dropRNG    *rand.PCG
+	pass       nn.Pass
+	x          []float32
+	y          []int32
 }
 
 // New prepares a trainer: builds the phase list and lays gradients into
