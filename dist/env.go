@@ -1,5 +1,5 @@
 // Package dist forms the process group a training rank runs in: it finds the
-// rank's place from its environment (the cohort launcher; SLURM later; or a
+// rank's place from its environment (the cohort launcher, an srun step, or a
 // lone process), joins the rendezvous over NATS (dist/rendezvous), connects
 // the TCP ring of the data plane (dist/collective) and watches peers'
 // heartbeats so that a lost rank aborts everyone promptly. dist/launch is
@@ -9,9 +9,12 @@ package dist
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"time"
+
+	"cohort/dist/slurm"
 )
 
 // Environment variables the launcher sets for each worker, besides
@@ -29,11 +32,20 @@ const (
 	// EnvDataHost overrides the address this rank's data plane listens on
 	// and publishes (default: the local address that routes to NATS).
 	EnvDataHost = "COHORT_DATA_HOST"
+	// EnvRdzvEndpoint names an existing NATS server for an srun step,
+	// instead of the one the step's first task starts.
+	EnvRdzvEndpoint = "COHORT_RDZV_ENDPOINT"
+	// EnvRdzvPort overrides the port derived from the job and step ids.
+	EnvRdzvPort = "COHORT_RDZV_PORT"
+	// EnvAllowNoToken lets a multi-node step rendezvous without a token
+	// (anyone who reaches the port could join or abort the run).
+	EnvAllowNoToken = "COHORT_ALLOW_NO_TOKEN"
 )
 
 // Kinds of environment.
 const (
 	KindLauncher = "launcher"
+	KindSLURM    = "slurm"
 	KindNone     = "none"
 )
 
@@ -46,6 +58,12 @@ type Env struct {
 	Rank, LocalRank, WorldSize, LocalWorldSize, Node int
 	RdzvURL, Token, RunID                            string
 	RdzvTimeout                                      time.Duration
+	// ServeRdzv: this process starts the rendezvous server (under srun,
+	// the first task of the first node), listening on RdzvListen.
+	ServeRdzv  bool
+	RdzvListen string
+	// JobID is the scheduler's job id (SLURM), for requeueing.
+	JobID string
 }
 
 // Single is the environment of a process training alone.
@@ -53,17 +71,18 @@ func Single() Env {
 	return Env{Kind: KindNone, WorldSize: 1, LocalWorldSize: 1}
 }
 
-// FromEnv reads the environment. force is "", "launcher" or "none" (the
-// CLI's --env); "" detects.
+// FromEnv reads the environment. force is "", "launcher", "slurm" or "none"
+// (the CLI's --env); "" detects: the launcher's variables first (a worker of
+// `cohort launch`, even inside an srun step), then an srun step's task (not
+// a batch script or an salloc shell: see slurm.IsStep), else a lone process.
 func FromEnv(getenv func(string) string, force string) (Env, error) {
 	kind := force
 	if kind == "" {
 		switch {
 		case getenv(EnvRdzvURL) != "":
 			kind = KindLauncher
-		case getenv("SLURM_NTASKS") != "" && getenv("SLURM_NTASKS") != "1" && getenv("SLURM_PROCID") != "":
-			return Env{}, fmt.Errorf("%w: this looks like one of %s SLURM tasks (SLURM_PROCID=%s), but srun support is not built yet; run `srun --ntasks-per-node=1 cohort launch --nproc-per-node N …` per node, or pass --env none to train each task alone",
-				ErrEnv, getenv("SLURM_NTASKS"), getenv("SLURM_PROCID"))
+		case slurm.IsStep(getenv):
+			kind = KindSLURM
 		default:
 			kind = KindNone
 		}
@@ -73,8 +92,53 @@ func FromEnv(getenv func(string) string, force string) (Env, error) {
 		return Single(), nil
 	case KindLauncher:
 		return launcherEnv(getenv)
+	case KindSLURM:
+		return slurmEnv(getenv)
 	}
-	return Env{}, fmt.Errorf("%w: unknown environment kind %q (want launcher or none)", ErrEnv, kind)
+	return Env{}, fmt.Errorf("%w: unknown environment kind %q (want launcher, slurm or none)", ErrEnv, kind)
+}
+
+// slurmEnv places an srun task: ranks from SLURM; rendezvous on the step's
+// first node, at a port derived from job and step id, served by the first
+// task there — no extra service to run.
+func slurmEnv(getenv func(string) string) (Env, error) {
+	se, err := slurm.FromEnv(getenv)
+	if err != nil {
+		return Env{}, fmt.Errorf("%w: %w", ErrEnv, err)
+	}
+	e := Env{
+		Kind: KindSLURM, Rank: se.Rank, LocalRank: se.LocalRank, WorldSize: se.WorldSize,
+		LocalWorldSize: se.LocalWorldSize, Node: se.NodeRank, Token: getenv(EnvToken),
+		RunID: "slurm-" + se.JobID + "-" + se.StepID, JobID: se.JobID,
+	}
+	if t := getenv(EnvRdzvTimeout); t != "" {
+		if e.RdzvTimeout, err = time.ParseDuration(t); err != nil {
+			return Env{}, fmt.Errorf("%w: %s=%q: %v", ErrEnv, EnvRdzvTimeout, t, err)
+		}
+	}
+	if url := getenv(EnvRdzvEndpoint); url != "" {
+		e.RdzvURL = url
+		return e, nil
+	}
+	port := slurm.RendezvousPort(se.JobID, se.StepID)
+	if p := getenv(EnvRdzvPort); p != "" {
+		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
+			return Env{}, fmt.Errorf("%w: %s=%q is not a port", ErrEnv, EnvRdzvPort, p)
+		}
+	}
+	host := se.FirstHost
+	listen := "0.0.0.0"
+	if se.NNodes == 1 {
+		// One node: loopback is enough, and needs no token.
+		host, listen = "127.0.0.1", "127.0.0.1"
+	} else if e.Token == "" && getenv(EnvAllowNoToken) != "1" {
+		return Env{}, fmt.Errorf("%w: a %d-node step needs COHORT_JOB_TOKEN (the same in every task; scripts/cohort.sbatch makes one) so that nobody else who reaches %s:%d can join or abort the run; set %s=1 to accept that risk",
+			ErrEnv, se.NNodes, se.FirstHost, port, EnvAllowNoToken)
+	}
+	e.RdzvURL = "nats://" + net.JoinHostPort(host, strconv.Itoa(port))
+	e.ServeRdzv = se.NodeRank == 0 && se.LocalRank == 0
+	e.RdzvListen = net.JoinHostPort(listen, strconv.Itoa(port))
+	return e, nil
 }
 
 func launcherEnv(getenv func(string) string) (Env, error) {

@@ -6,9 +6,11 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"time"
 
 	"cohort/dist/collective"
+	"cohort/dist/natsserver"
 	"cohort/dist/rendezvous"
 )
 
@@ -25,12 +27,36 @@ type Group struct {
 	*collective.Group
 	member *rendezvous.Member
 	env    Env
+	server *natsserver.Server // the rendezvous server this rank serves, if any
 }
 
 // Join forms the group described by env: bind the data plane, rendezvous,
 // connect the ring, start liveness. A lost or aborting peer aborts the ring,
 // so a rank blocked in a collective fails at once naming the peer.
 func Join(ctx context.Context, env Env) (*Group, error) {
+	var srv *natsserver.Server
+	if env.ServeRdzv {
+		host, port, err := net.SplitHostPort(env.RdzvListen)
+		if err != nil {
+			return nil, fmt.Errorf("%w: rendezvous listen address %q: %v", ErrEnv, env.RdzvListen, err)
+		}
+		p, _ := strconv.Atoi(port)
+		if srv, err = natsserver.Start(natsserver.Options{Host: host, Port: p, Token: env.Token}); err != nil {
+			return nil, fmt.Errorf("rank %d starts the rendezvous server: %w (another job's step on this node may hold the port: set %s)", env.Rank, err, EnvRdzvPort)
+		}
+	}
+	g, err := join(ctx, env)
+	if err != nil {
+		if srv != nil {
+			srv.Shutdown()
+		}
+		return nil, err
+	}
+	g.server = srv
+	return g, nil
+}
+
+func join(ctx context.Context, env Env) (*Group, error) {
 	host, err := dataHost(env.RdzvURL)
 	if err != nil {
 		return nil, err
@@ -119,5 +145,9 @@ func (g *Group) Abort(reason string) {
 // Close leaves the run cleanly: peers do not count it as lost.
 func (g *Group) Close() error {
 	g.member.Leave()
-	return g.Group.Close()
+	err := g.Group.Close()
+	if g.server != nil {
+		g.server.Shutdown()
+	}
+	return err
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cohort/dist/launch"
+	"cohort/dist/slurm"
 	"cohort/hooks"
 )
 
@@ -37,6 +38,9 @@ func (c *launchCmd) Run(io streams) error {
 	if len(args) > 0 && args[0] == "--" {
 		args = args[1:]
 	}
+	if err := c.fromSLURM(os.Getenv); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
@@ -60,3 +64,37 @@ func (c *launchCmd) Run(io streams) error {
 type exitError int
 
 func (e exitError) Error() string { return fmt.Sprintf("exit code %d", int(e)) }
+
+// fromSLURM fills the multi-node flags from an srun step when the launcher
+// runs as one task per node (srun --ntasks-per-node=1 cohort launch …) and
+// the user left them alone: node count and rank from SLURM, the rendezvous
+// on the step's first node at a port derived from job and step id.
+func (c *launchCmd) fromSLURM(getenv func(string) string) error {
+	if !slurm.IsStep(getenv) || c.NNodes != 1 || c.NodeRank != 0 || c.RdzvEndpoint != "" {
+		return nil
+	}
+	se, err := slurm.FromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	if se.LocalWorldSize != 1 {
+		return fmt.Errorf("cohort launch under srun wants one task per node (srun --ntasks-per-node=1), got %d on this node; or run srun -n N cohort train … without the launcher", se.LocalWorldSize)
+	}
+	if c.RdzvID == "" {
+		c.RdzvID = "slurm-" + se.JobID + "-" + se.StepID
+	}
+	if se.NNodes == 1 {
+		return nil
+	}
+	port := c.RdzvPort
+	if port == 0 {
+		port = slurm.RendezvousPort(se.JobID, se.StepID)
+	}
+	c.NNodes, c.NodeRank = se.NNodes, se.NodeRank
+	if se.NodeRank == 0 {
+		c.RdzvHost, c.RdzvPort = "0.0.0.0", port
+	} else {
+		c.RdzvEndpoint = fmt.Sprintf("nats://%s:%d", se.FirstHost, port)
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"os/signal"
 	"sync/atomic"
@@ -16,10 +17,13 @@ type stopRequest struct {
 	last      atomic.Value // the signal's name
 	sigs      chan os.Signal
 	done      chan struct{}
+	cancel    context.CancelFunc
+	ctx       context.Context
 }
 
 func stopOnSignals() *stopRequest {
 	r := &stopRequest{requested: new(atomic.Bool), sigs: make(chan os.Signal, 2), done: make(chan struct{})}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	signal.Notify(r.sigs, syscall.SIGUSR1, syscall.SIGTERM)
 	go func() {
 		for {
@@ -27,6 +31,7 @@ func stopOnSignals() *stopRequest {
 			case sig := <-r.sigs:
 				r.last.Store(sig.String())
 				r.requested.Store(true)
+				r.cancel()
 			case <-r.done:
 				return
 			}
@@ -43,8 +48,13 @@ func (r *stopRequest) signal() string {
 	return "none"
 }
 
+// context is cancelled by the first stop request: blocking waits that are
+// not at a step boundary (the rendezvous) end on it.
+func (r *stopRequest) context() context.Context { return r.ctx }
+
 // release restores default signal handling.
 func (r *stopRequest) release() {
 	signal.Stop(r.sigs)
 	close(r.done)
+	r.cancel()
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -35,7 +34,8 @@ type trainCmd struct {
 	Device           string   `default:"auto" enum:"cpu,cuda,auto" help:"cpu, cuda, or auto (CUDA when built with it and a GPU is visible)."`
 	Seed             uint64   `default:"0" help:"Seed for initialisation, shuffling and dropout."`
 	Threads          int      `default:"0" help:"CPU threads for math (0: all cores)."`
-	Env              string   `name:"env" enum:",launcher,none" default:"" help:"Where this rank's place comes from: launcher, none (train alone); empty detects."`
+	Env              string   `name:"env" enum:",launcher,slurm,none" default:"" help:"Where this rank's place comes from: launcher, slurm (an srun task), none (train alone); empty detects."`
+	Requeue          bool     `help:"Under SLURM: after a preemption checkpoint, rank 0 runs scontrol requeue for this job."`
 	DataRoot         string   `env:"COHORT_DATA_DIR" placeholder:"DIR" help:"Where MNIST lives when dataset.*.root is empty (default ~/.cache/cohort/mnist, filled by make data)."`
 }
 
@@ -66,11 +66,18 @@ func (c *trainCmd) Run(io streams) error {
 	if err != nil {
 		return err
 	}
+	// Installed before the rendezvous: a TERM while waiting for peers
+	// (srun --kill-on-bad-exit) must end the wait, not be lost.
+	stop := stopOnSignals()
+	defer stop.release()
 	var comm train.Comm
 	if env.WorldSize > 1 {
 		joinStart := time.Now()
-		group, err := dist.Join(context.Background(), env)
+		group, err := dist.Join(stop.context(), env)
 		if err != nil {
+			if stop.requested.Load() {
+				return fmt.Errorf("%w: %s while forming the process group: %v", train.ErrPreempted, stop.signal(), err)
+			}
 			return err
 		}
 		if group.Rank() == 0 {
@@ -82,19 +89,19 @@ func (c *trainCmd) Run(io streams) error {
 		}
 		defer group.Close()
 		comm = group
-		err = c.train(io, cfg, t, env, group.Rank(), comm)
+		err = c.train(io, cfg, t, env, group.Rank(), comm, stop)
 		if err != nil {
 			// Peers learn at once instead of by a missed heartbeat.
 			group.Abort(fmt.Sprintf("rank %d failed: %v", group.Rank(), err))
 		}
 		return err
 	}
-	return c.train(io, cfg, t, env, 0, comm)
+	return c.train(io, cfg, t, env, 0, comm, stop)
 }
 
 // train runs the task as rank (0 when alone): rank 0 owns the output
 // folder and the resume checkpoint; the trainer shares them with the rest.
-func (c *trainCmd) train(io streams, cfg *config.Config, t *task.Task, env dist.Env, rank int, comm train.Comm) error {
+func (c *trainCmd) train(io streams, cfg *config.Config, t *task.Task, env dist.Env, rank int, comm train.Comm, stop *stopRequest) error {
 	var outDir, ckDir string
 	var resumeFrom *checkpoint.Checkpoint
 	if rank == 0 {
@@ -112,8 +119,6 @@ func (c *trainCmd) train(io streams, cfg *config.Config, t *task.Task, env dist.
 		KeepCheckpoints: c.KeepCheckpoints, LogFreq: c.LogFreq, ShowProgress: c.ShowProgress,
 		Terminal: hooks.IsTerminal(os.Stderr), Version: version, Out: io.Out, Err: io.Err,
 	}, resolved)...)
-	stop := stopOnSignals()
-	defer stop.release()
 	tr, err := train.New(t, train.Options{Seed: c.Seed, Comm: comm, Hooks: hookList, Stop: stop.requested})
 	if err != nil {
 		return err
@@ -131,6 +136,9 @@ func (c *trainCmd) train(io streams, cfg *config.Config, t *task.Task, env dist.
 	err = tr.Run()
 	if errors.Is(err, train.ErrPreempted) && rank == 0 {
 		fmt.Fprintf(io.Err, "cohort: stop requested (%s): checkpoint written, exiting with code %d\n", stop.signal(), ExitPreempted)
+		if c.Requeue {
+			requeue(io, env)
+		}
 	}
 	return err
 }
