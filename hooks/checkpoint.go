@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"cohort/engine/checkpoint"
+	"cohort/engine/profile"
 	"cohort/engine/tensor"
 	"cohort/engine/train"
 )
@@ -40,16 +41,17 @@ func (h *Checkpoint) OnPhaseEnd(s *train.State) error {
 	if h.Period > 0 && meta.Epoch%h.Period != 0 && !lastEpoch {
 		return nil
 	}
-	return h.save(meta, tensors)
+	return h.save(s, meta, tensors)
 }
 
 // OnPreempt always saves: the run is about to stop, mid-phase included.
 func (h *Checkpoint) OnPreempt(s *train.State) error {
 	meta, tensors := s.Trainer.Snapshot()
-	return h.save(meta, tensors)
+	return h.save(s, meta, tensors)
 }
 
-func (h *Checkpoint) save(meta checkpoint.Meta, tensors map[string]*tensor.Tensor) error {
+func (h *Checkpoint) save(s *train.State, meta checkpoint.Meta, tensors map[string]*tensor.Tensor) error {
+	defer s.Trainer.Profiler().Begin("checkpoint write", profile.CatCheckpoint).End()
 	meta.Version = h.Version
 	meta.Config = h.Config
 	path, err := checkpoint.Save(h.Folder, meta, tensors)

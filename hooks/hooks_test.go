@@ -15,12 +15,16 @@ func TestListKeepsRankZeroHooksOffOtherRanks(t *testing.T) {
 	hs := Configure(Flags{OutputDir: t.TempDir(), LogFreq: 10, Out: os.Stdout, Err: os.Stderr}, nil)
 	zero := NewList(0, hs...).Names()
 	one := NewList(1, hs...).Names()
-	want := []string{"model_complexity", "logging", "metrics_file", "checkpoint"}
+	want := []string{"model_complexity", "logging", "metrics_file", "plots", "checkpoint", "tensorboard"}
 	if !slices.Equal(zero, want) {
 		t.Fatalf("rank 0 hooks %v, want %v", zero, want)
 	}
 	if len(one) != 0 {
 		t.Fatalf("rank 1 runs %v; every configured hook writes files or the terminal", one)
+	}
+	noTB := NewList(0, Configure(Flags{NoTensorboard: true}, nil)...).Names()
+	if slices.Contains(noTB, "tensorboard") {
+		t.Fatal("--no-tensorboard kept the writer")
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"cohort/engine/nn"
+	"cohort/engine/profile"
 )
 
 // DefaultBucketBytes is the gradient bucket size, as PyTorch DDP's default.
@@ -23,6 +24,8 @@ type gradBuckets struct {
 	done   chan error
 	// waiting counts, per bucket, params whose gradient is not final yet.
 	waiting []int
+	prof    *profile.Recorder
+	names   []string // span name per bucket, built once
 }
 
 type bucket struct {
@@ -35,8 +38,8 @@ type share struct{ bucket, params int }
 // newGradBuckets re-points each param's Grad into the flat buffer. layers
 // are the model's layers; maxBytes bounds a bucket (one param larger than
 // that gets a bucket of its own).
-func newGradBuckets(comm Comm, layers []nn.Layer, maxBytes int) *gradBuckets {
-	g := &gradBuckets{comm: comm, shares: map[int][]share{}}
+func newGradBuckets(comm Comm, layers []nn.Layer, maxBytes int, prof *profile.Recorder) *gradBuckets {
+	g := &gradBuckets{comm: comm, shares: map[int][]share{}, prof: prof}
 	total := 0
 	for _, l := range layers {
 		for _, p := range l.Params() {
@@ -76,6 +79,9 @@ func newGradBuckets(comm Comm, layers []nn.Layer, maxBytes int) *gradBuckets {
 	}
 	g.buckets[len(g.buckets)-1].hi++
 	g.waiting = make([]int, len(g.buckets))
+	for b := range g.buckets {
+		g.names = append(g.names, fmt.Sprintf("allreduce bucket %d", b))
+	}
 	g.queue = make(chan int, len(g.buckets))
 	g.done = make(chan error, 1)
 	return g
@@ -118,7 +124,10 @@ func (g *gradBuckets) start() {
 			if first != nil {
 				continue
 			}
-			if err := g.comm.AllReduceMean(g.flat[g.buckets[b].lo:g.buckets[b].hi]); err != nil {
+			span := g.prof.Begin(g.names[b], profile.CatAllReduce)
+			err := g.comm.AllReduceMean(g.flat[g.buckets[b].lo:g.buckets[b].hi])
+			span.End()
+			if err != nil {
 				first = fmt.Errorf("all-reduce of gradient bucket %d (%d floats): %w", b, g.buckets[b].hi-g.buckets[b].lo, err)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"cohort/engine/meter"
 	"cohort/engine/nn"
 	"cohort/engine/optim"
+	"cohort/engine/profile"
 	"cohort/engine/task"
 	"cohort/engine/tensor"
 )
@@ -110,6 +111,8 @@ type Options struct {
 	// SLURM). Signal handlers only set it; the ranks agree on it at the next
 	// update, so all stop after the same step.
 	Stop *atomic.Bool
+	// Profile records a timeline of the steps (nil: off, at no cost).
+	Profile *profile.Recorder
 }
 
 // Trainer runs a task's phases.
@@ -127,6 +130,7 @@ type Trainer struct {
 	resume       position
 	resumeMeters []float32
 	stop         *atomic.Bool
+	prof         *profile.Recorder
 	// stopAgreed: all ranks saw a stop request at the last update.
 	stopAgreed bool
 	dropRNG    *rand.PCG
@@ -155,12 +159,12 @@ func New(t *task.Task, o Options) (*Trainer, error) {
 		stop = new(atomic.Bool)
 	}
 	tr := &Trainer{
-		task: t, comm: comm, hooks: hooks, seed: o.Seed, stop: stop,
+		task: t, comm: comm, hooks: hooks, seed: o.Seed, stop: stop, prof: o.Profile,
 		layers:  t.Model.Layers,
 		dropRNG: rand.NewPCG(0, 0),
 	}
 	tr.pass.Rand = rand.New(tr.dropRNG)
-	tr.grads = newGradBuckets(comm, tr.layers, bucketBytes)
+	tr.grads = newGradBuckets(comm, tr.layers, bucketBytes, o.Profile)
 	tr.state = State{Trainer: tr, Task: t, Rank: comm.Rank(), World: comm.Size(), Phases: phases(t)}
 	return tr, nil
 }
@@ -175,6 +179,10 @@ func phases(t *task.Task) []Phase {
 	}
 	return ps
 }
+
+// Profiler is the timeline recorder (nil when profiling is off), for hooks
+// that want their own spans (checkpoint writes).
+func (tr *Trainer) Profiler() *profile.Recorder { return tr.prof }
 
 // State returns the live state (for hooks and the CLI).
 func (tr *Trainer) State() *State { return &tr.state }
@@ -248,7 +256,9 @@ func (tr *Trainer) runPhase(p Phase) error {
 	}
 	for ; s.Step < s.Steps; s.Step++ {
 		b := idx[s.Step*batch : min((s.Step+1)*batch, len(idx))]
+		span := tr.prof.Begin("load batch", profile.CatData)
 		ds.Gather(b, tr.x, tr.y)
+		span.End()
 		x := tensor.FromData(tr.x[:len(b)*size], append([]int{len(b)}, shape...)...)
 		y := tr.y[:len(b)]
 		var err error
@@ -298,25 +308,30 @@ func (tr *Trainer) trainStep(x *tensor.Tensor, y []int32) error {
 	// resumed run draws the same ones.
 	tr.dropRNG.Seed(tr.seed^uint64(s.Rank)<<48, uint64(s.NumUpdates)<<8|uint64(micro))
 	tr.pass.Train = true
+	span := tr.prof.Begin("forward", profile.CatForward)
 	logits := t.Model.Forward(x, tr.pass)
 	loss, err := t.Loss.Forward(logits, y)
+	span.End()
 	if err != nil {
 		return err
 	}
 	if !isFinite(loss) {
 		return fmt.Errorf("%w (%v) at update %d; lower optimizer.lr or check the data", ErrDiverged, loss, s.NumUpdates)
 	}
+	span = tr.prof.Begin("backward", profile.CatBackward)
 	dlogits := t.Loss.Backward()
 	if last && s.World > 1 {
 		tr.grads.setStop(tr.stop.Load())
 		tr.grads.start()
 		t.Model.BackwardNotify(dlogits, tr.grads.ready)
+		span.End()
 		if err := tr.grads.wait(); err != nil {
 			return err
 		}
 		tr.stopAgreed = tr.grads.stopRequested()
 	} else {
 		t.Model.Backward(dlogits)
+		span.End()
 		tr.stopAgreed = last && tr.stop.Load()
 	}
 	for _, m := range s.Meters {
@@ -330,7 +345,9 @@ func (tr *Trainer) trainStep(x *tensor.Tensor, y []int32) error {
 		tr.grads.scale(1 / float32(n))
 	}
 	s.LR = tr.lrAt(s.NumUpdates)
+	span = tr.prof.Begin("optimizer", profile.CatOptimizer)
 	t.Optimizer.Step(float32(s.LR))
+	span.End()
 	s.NumUpdates++
 	return nil
 }
@@ -345,7 +362,9 @@ func (tr *Trainer) lrAt(u int64) float64 {
 func (tr *Trainer) testStep(x *tensor.Tensor, y []int32) error {
 	t, s := tr.task, &tr.state
 	tr.pass.Train = false
+	span := tr.prof.Begin("eval forward", profile.CatForward)
 	logits := t.Model.Forward(x, tr.pass)
+	span.End()
 	loss, err := t.Loss.Forward(logits, y)
 	if err != nil {
 		return err
