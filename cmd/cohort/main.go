@@ -21,6 +21,8 @@ type cli struct {
 	Launch  launchCmd  `cmd:"" help:"Spawn and supervise this node's ranks: cohort launch --nproc-per-node N -- train -c cfg.yaml."`
 	Config  configCmd  `cmd:"" help:"Print the fully resolved config as YAML."`
 	Bench   benchCmd   `cmd:"" help:"Benchmarks: all-reduce bandwidth (training throughput: scripts/bench)."`
+	Plot    plotCmd    `cmd:"" help:"Redraw a run's loss/accuracy/throughput PNGs from its metrics.jsonl."`
+	Doctor  doctorCmd  `cmd:"" help:"Check environment, rendezvous server and token, data plane, GPUs and datasets."`
 	Version versionCmd `cmd:"" help:"Print version, Go version, build tags and BLAS."`
 }
 
