@@ -25,8 +25,8 @@ type Flags struct {
 	Terminal     bool
 	// NoTensorboard turns the TensorBoard event writer off.
 	NoTensorboard bool
-	Version      string
-	Out, Err     io.Writer
+	Version       string
+	Out, Err      io.Writer
 }
 
 // Configure is classy_train's configure_hooks: the hooks a run gets from
