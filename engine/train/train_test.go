@@ -71,6 +71,33 @@ func weights(tk *task.Task) [][]float32 {
 	return w
 }
 
+// resumeAndRun restores snap into a fresh trainer of tk and runs it to the end.
+func resumeAndRun(t *testing.T, tk *task.Task, snap *checkpoint.Checkpoint, o Options) *Trainer {
+	t.Helper()
+	tr, err := New(tk, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+// assertSameWeights fails unless both tasks' weights are bit-identical.
+func assertSameWeights(t *testing.T, a, b *task.Task) {
+	t.Helper()
+	wa, wb := weights(a), weights(b)
+	for i := range wa {
+		if !slices.Equal(wa[i], wb[i]) {
+			t.Fatalf("param %d differs", i)
+		}
+	}
+}
+
 func TestTrainingLearnsAndReportsPhases(t *testing.T) {
 	tk := newTask(t, 3, 32, 1, 0)
 	rec := &recorder{}
@@ -120,19 +147,8 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		t.Fatalf("first half: %v", err)
 	}
 	resumed := newTask(t, 4, 32, 1, 0.2)
-	tr2, _ := New(resumed, Options{Seed: 3})
-	if err := tr2.Restore(snap); err != nil {
-		t.Fatal(err)
-	}
-	if err := tr2.Run(); err != nil {
-		t.Fatal(err)
-	}
-	a, b := weights(full), weights(resumed)
-	for i := range a {
-		if !slices.Equal(a[i], b[i]) {
-			t.Fatalf("param %d differs after resume", i)
-		}
-	}
+	tr2 := resumeAndRun(t, resumed, snap, Options{Seed: 3})
+	assertSameWeights(t, full, resumed)
 	if tr2.State().NumUpdates != tr.State().NumUpdates {
 		t.Fatalf("updates %d vs %d", tr2.State().NumUpdates, tr.State().NumUpdates)
 	}
@@ -241,19 +257,8 @@ func TestPreemptMidPhaseResumesBitIdentical(t *testing.T) {
 			}
 			resumed := newTask(t, 3, 32, 1, 0.2)
 			rec2 := &recorder{}
-			tr2, _ := New(resumed, Options{Seed: 4, Hooks: rec2})
-			if err := tr2.Restore(h.snap); err != nil {
-				t.Fatal(err)
-			}
-			if err := tr2.Run(); err != nil {
-				t.Fatal(err)
-			}
-			a, b := weights(full), weights(resumed)
-			for i := range a {
-				if !slices.Equal(a[i], b[i]) {
-					t.Fatalf("param %d differs after a preempted resume", i)
-				}
-			}
+			resumeAndRun(t, resumed, h.snap, Options{Seed: 4, Hooks: rec2})
+			assertSameWeights(t, full, resumed)
 			if got, want := rec2.results[0], rec.results[wantPos]; got.Samples != want.Samples || got.Values["loss"] != want.Values["loss"] {
 				t.Fatalf("resumed phase reports %v samples loss %v, uninterrupted %v / %v", got.Samples, got.Values["loss"], want.Samples, want.Values["loss"])
 			}
