@@ -355,3 +355,36 @@ meters: {accuracy: {topk: [1]}}
 		t.Fatalf("final weights differ: %s vs %s", a.Meta.SHA256, b.Meta.SHA256)
 	}
 }
+
+// --max-restarts: a worker killed after the first checkpoint makes the
+// launcher restart the gang from it, and the job still ends with the
+// weights of an uninterrupted run.
+func TestMaxRestartsResumesTheGang(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "synth.yaml", synthConfig)
+	args := func(out string) []string {
+		return []string{"--nproc-per-node", "2", "--max-restarts", "1", "--", "train", "-c", cfg, "num_epochs=3",
+			"model.dropout=0", "dataset.train.num_samples=20000", "--output-dir", out, "--log-freq", "0", "--threads", "1"}
+	}
+	full := filepath.Join(dir, "full")
+	cmd, stdout, stderr := launcher(t, dir, nil, args(full)...)
+	if code := exitCodeOf(t, cmd, 2*time.Minute); code != 0 {
+		t.Fatalf("uninterrupted: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	cut := filepath.Join(dir, "cut")
+	cmd, stdout, stderr = launcher(t, dir, nil, args(cut)...)
+	waitForCheckpoint(t, filepath.Join(cut, "checkpoints"), 1)
+	pids := workerPIDs(t, cmd.Process.Pid)
+	syscall.Kill(pids[1], syscall.SIGKILL)
+	if code := exitCodeOf(t, cmd, 2*time.Minute); code != 0 {
+		t.Fatalf("restarted job: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr.String(), "restarting the gang") || !strings.Contains(stdout.String(), "resumed from") {
+		t.Fatalf("no restart seen:\n%s\n%s", stdout, stderr)
+	}
+	a := lastCheckpoint(t, filepath.Join(full, "checkpoints")).Meta.SHA256
+	b := lastCheckpoint(t, filepath.Join(cut, "checkpoints")).Meta.SHA256
+	if a != b {
+		t.Fatalf("final weights differ after a restart")
+	}
+}

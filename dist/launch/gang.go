@@ -17,6 +17,8 @@ import (
 
 // Worker exit codes the launcher treats specially (see the README).
 const (
+	// ExitUsage: bad input (config, flags, data); restarting cannot help.
+	ExitUsage = 2
 	// ExitPeerLost: "a peer was lost"; another failure is preferred as
 	// the root cause.
 	ExitPeerLost = 4

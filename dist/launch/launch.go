@@ -115,7 +115,8 @@ func Run(ctx context.Context, o Options) (int, error) {
 			return res.code, nil
 		}
 		fmt.Fprint(o.Stderr, res.root.summary(attempt, o.MaxRestarts))
-		if res.byUser || attempt >= o.MaxRestarts {
+		// Bad input (exit 2) fails the same way every time: no restart.
+		if res.byUser || attempt >= o.MaxRestarts || res.code == ExitUsage {
 			return res.code, nil
 		}
 		fmt.Fprintf(o.Stderr, "cohort launch: restarting the gang from the newest checkpoint (restart %d of %d)\n", attempt+1, o.MaxRestarts)
