@@ -80,7 +80,17 @@ func join(ctx context.Context, env Env) (*Group, error) {
 	}
 	// Watch peers while the ring forms: a peer dying now must not leave
 	// this rank waiting for its connection.
-	ringCtx, cancel := context.WithCancelCause(ctx)
+	timeout := env.RdzvTimeout
+	if timeout == 0 {
+		timeout = rendezvous.DefaultTimeout
+	}
+	// The ring must form within the rendezvous timeout too: peers that are
+	// known over NATS but unreachable over TCP fail the job (exit 3), they
+	// do not hang it.
+	formCtx, stopForm := context.WithTimeoutCause(ctx, timeout, fmt.Errorf(
+		"%w: the data plane did not connect within %v (peers %v; check firewalls or set %s)", rendezvous.ErrTimeout, timeout, addrs, EnvDataHost))
+	defer stopForm()
+	ringCtx, cancel := context.WithCancelCause(formCtx)
 	defer cancel(nil)
 	lost := make(chan error, 1)
 	m.StartLiveness(HeartbeatInterval, HeartbeatMissed, func(err error) {
@@ -92,7 +102,7 @@ func join(ctx context.Context, env Env) (*Group, error) {
 		Secret: rendezvous.JobSecret(env.Token, env.RunID), JobID: env.RunID,
 	}, ln)
 	if err != nil {
-		if cause := context.Cause(ringCtx); cause != nil && cause != context.Canceled {
+		if cause := context.Cause(ringCtx); cause != nil && cause != context.Canceled && cause != context.DeadlineExceeded {
 			err = fmt.Errorf("%w (%v)", cause, err)
 		}
 		m.Abort(fmt.Sprintf("rank %d could not connect the data plane: %v", m.Rank(), err))

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 
 	"cohort/engine/checkpoint"
 	"cohort/engine/profile"
@@ -30,6 +31,23 @@ func (*Checkpoint) Name() string { return "checkpoint" }
 
 // Scope is rank 0: the weights are identical on every rank.
 func (*Checkpoint) Scope() Scope { return RankZero }
+
+// OnStart proves the folder writable before any training time is spent:
+// a folder that cannot take a checkpoint is an error now, not an epoch later.
+func (h *Checkpoint) OnStart(*train.State) error {
+	if st, err := os.Stat(h.Folder); err == nil && !st.IsDir() {
+		return fmt.Errorf("checkpoint folder %s is not a directory (choose another with --checkpoint-folder)", h.Folder)
+	}
+	if err := os.MkdirAll(h.Folder, 0o755); err != nil {
+		return fmt.Errorf("checkpoint folder %s: %w (choose another with --checkpoint-folder)", h.Folder, err)
+	}
+	f, err := os.CreateTemp(h.Folder, ".write-test-*")
+	if err != nil {
+		return fmt.Errorf("checkpoint folder %s is not writable: %w (choose another with --checkpoint-folder)", h.Folder, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
 
 // OnPhaseEnd saves after a train phase when the period says so.
 func (h *Checkpoint) OnPhaseEnd(s *train.State) error {

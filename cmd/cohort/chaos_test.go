@@ -649,7 +649,7 @@ func TestChaosCheckpointFolderFailures(t *testing.T) {
 		out := filepath.Join(dir, "file")
 		ckDir := writeFile(t, t.TempDir(), "checkpoints", "not a folder\n")
 		took := run(t, out, ckDir, "is not a directory")
-		chaosReport(t, "checkpoint folder is a regular file", "rank 0 exits 1 at its first checkpoint: 'checkpoint folder … is not a directory', peers exit 4",
+		chaosReport(t, "checkpoint folder is a regular file", "rank 0 exits 1 before training starts: 'checkpoint folder … is not a directory', peers follow",
 			[]time.Duration{took}, ExitFailure)
 	})
 

@@ -36,9 +36,9 @@ type worker struct {
 	cmd             *exec.Cmd
 	tail            *tail
 	output          sync.WaitGroup // the goroutines copying its output
-	// stopped: the launcher sent it SIGTERM/SIGKILL, so its death by a
-	// signal is collateral, not a cause.
-	stopped bool
+	// sent is the last stop signal the launcher sent it (0: none): its
+	// death by exactly that signal is collateral, not a cause.
+	sent syscall.Signal
 }
 
 // gang is this node's workers for one attempt.
@@ -60,6 +60,8 @@ type failure struct {
 	code                 int
 	signal               string
 	stderr               []string
+	// hung: it needed SIGKILL after SIGTERM, so it was not running.
+	hung bool
 }
 
 func (f *failure) summary(attempt, maxRestarts int) string {
@@ -69,7 +71,10 @@ func (f *failure) summary(attempt, maxRestarts int) string {
 	case f.signal != "":
 		how = "was killed by " + f.signal
 	case f.code == ExitPreempted:
-		how = fmt.Sprintf("stopped on request after a checkpoint (code %d); continue with --resume auto", f.code)
+		how = fmt.Sprintf("stopped on request (code %d); continue with --resume auto", f.code)
+	}
+	if f.hung {
+		how += ", after ignoring SIGTERM for the whole grace period (hung or stopped?)"
 	}
 	fmt.Fprintf(&b, "cohort launch: root cause: rank %d (local rank %d) on %s, pid %d, %s", f.rank, f.localRank, f.host, f.pid, how)
 	if maxRestarts > 0 {
@@ -190,7 +195,10 @@ func (g *gang) supervise(ctx context.Context, o Options) result {
 			// the root cause when the first merely reported a lost peer and
 			// this one is not: the lost peer itself usually exits a moment
 			// after its neighbours noticed.
-			if res.root == nil || (res.root.code == ExitPeerLost && f.code != ExitPeerLost && !(f.signal != "" && e.w.stopped)) {
+			// A rank that had to be SIGKILLed after ignoring SIGTERM is the
+			// likely culprit behind its peers' "peer lost" (a hung rank).
+			collateral := f.signal != "" && f.signal == e.w.sent.String() && !f.hung
+			if res.root == nil || (res.root.code == ExitPeerLost && f.code != ExitPeerLost && !collateral) {
 				res.root = f
 			}
 			if f.code != ExitPreempted {
@@ -218,6 +226,9 @@ func (g *gang) supervise(ctx context.Context, o Options) result {
 	}
 	if res.root != nil {
 		res.code = res.root.code
+		if res.root.hung {
+			res.code = ExitPeerLost // a hung rank: the code its peers exit with
+		}
 	}
 	return res
 }
@@ -225,7 +236,7 @@ func (g *gang) supervise(ctx context.Context, o Options) result {
 // signal stops the live workers with sig (SIGTERM or SIGKILL).
 func (g *gang) signal(alive map[*worker]bool, sig syscall.Signal) {
 	for w := range alive {
-		w.stopped = true
+		w.sent = sig
 		w.cmd.Process.Signal(sig)
 	}
 }
@@ -251,6 +262,7 @@ func (g *gang) describe(e exit) *failure {
 	if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
 		f.signal = ws.Signal().String()
 		f.code = 128 + int(ws.Signal())
+		f.hung = ws.Signal() == syscall.SIGKILL && e.w.sent == syscall.SIGKILL
 		return f
 	}
 	f.code = ee.ExitCode()

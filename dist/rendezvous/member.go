@@ -90,6 +90,10 @@ func publishAbort(nc *nats.Conn, a abortMsg) error {
 	if err := nc.Publish(subject(a.Run, "abort"), data); err != nil {
 		return fmt.Errorf("rendezvous %s: abort: %w", a.Run, err)
 	}
+	if !nc.IsConnected() {
+		// The server is gone: waiting for it only delays the exit.
+		return fmt.Errorf("rendezvous %s: abort not delivered: no connection to NATS", a.Run)
+	}
 	if err := nc.FlushTimeout(flushTimeout); err != nil {
 		return fmt.Errorf("rendezvous %s: abort: flush: %w", a.Run, err)
 	}
