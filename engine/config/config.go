@@ -120,7 +120,7 @@ type Dataset struct {
 
 // Model is the network.
 type Model struct {
-	Name           string // "mlp"
+	Name           string // "mlp" | "lenet"
 	InputDim       int
 	OutputDim      int
 	HiddenDims     []int // nil when none

@@ -371,7 +371,7 @@ var (
 	lossKnown      = []string{"CrossEntropyLoss", "cross_entropy"}
 	optimizerNames = map[string]string{"sgd": "sgd", "adam": "adam", "adamw": "adamw"}
 	optimizerKnown = []string{"sgd", "adam", "adamw"}
-	modelNames     = map[string]string{"mlp": "mlp"}
+	modelNames     = map[string]string{"mlp": "mlp", "lenet": "lenet"}
 	datasetNames   = map[string]string{"mnist": "mnist", "synthetic": "synthetic", "synthetic_image": "synthetic_image"}
 	datasetKnown   = []string{"mnist", "synthetic", "synthetic_image"}
 	scheduleNames  = map[string]string{"constant": "constant", "step": "step", "multistep": "multistep", "cosine": "cosine", "linear": "linear", "composite": "composite"}
@@ -717,15 +717,23 @@ func (d *decoder) model(e *entry, m *Model) {
 		return
 	}
 	if o.n == nil {
-		o.missing("name", "give the model's name: mlp")
+		o.missing("name", "give the model's name: mlp or lenet")
 		return
 	}
-	name, ok := o.name("model", modelNames, []string{"mlp"}, true)
+	name, ok := o.name("model", modelNames, []string{"mlp", "lenet"}, true)
 	if !ok {
 		o.unnamed("a model", modelKeys)
 		return
 	}
 	m.Name = name
+	if name == "lenet" {
+		// LeCun's LeNet-5 layout on 1×28×28 images; only the head is sized.
+		if o.int("output_dim", &m.OutputDim) == valid && m.OutputDim < 1 {
+			o.bad("output_dim", "must be at least 1 (or left out, to take it from the dataset), got %d", m.OutputDim)
+		}
+		o.finish(`model "lenet"`)
+		return
+	}
 	for _, k := range []struct {
 		key string
 		dst *int

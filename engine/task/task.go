@@ -177,9 +177,45 @@ func transformNames(ts []map[string]any) string {
 }
 
 func buildModel(c config.Model, train data.Dataset, o Options) (*nn.Sequential, error) {
-	if c.Name != "mlp" {
-		return nil, fmt.Errorf("%w: model %q (Cohort has mlp)", ErrUnsupported, c.Name)
+	switch c.Name {
+	case "mlp":
+		return buildMLP(c, train, o)
+	case "lenet":
+		return buildLeNet(c, train, o)
 	}
+	return nil, fmt.Errorf("%w: model %q (Cohort has mlp, lenet)", ErrUnsupported, c.Name)
+}
+
+// buildLeNet is conv5×5×20-relu-pool2-conv5×5×50-relu-pool2-fc500-relu-fc10
+// (the layout of LeCun et al.'s LeNet and of the PyTorch anchor), with
+// PyTorch's nn.Sequential parameter names.
+func buildLeNet(c config.Model, train data.Dataset, o Options) (*nn.Sequential, error) {
+	shape := train.SampleShape()
+	if len(shape) != 3 || shape[0] != 1 || shape[1] != 28 || shape[2] != 28 {
+		return nil, fmt.Errorf("%w: lenet takes 1×28×28 images, dataset samples are %v", config.ErrInvalid, shape)
+	}
+	out := c.OutputDim
+	if out == 0 {
+		out = train.NumClasses()
+	}
+	rng := rand.New(rand.NewPCG(o.Seed, 0x1417))
+	m := nn.NewSequential(
+		nn.NewConv2d(o.BLAS, rng, "0", nn.Conv2dSpec{In: 1, Out: 20, Kernel: 5, Bias: true}),
+		nn.NewReLU(),
+		nn.NewMaxPool2d(2, 2, 0),
+		nn.NewConv2d(o.BLAS, rng, "3", nn.Conv2dSpec{In: 20, Out: 50, Kernel: 5, Bias: true}),
+		nn.NewReLU(),
+		nn.NewMaxPool2d(2, 2, 0),
+		nn.NewFlatten(),
+		nn.NewLinear(o.BLAS, rng, "7", 800, 500),
+		nn.NewReLU(),
+		nn.NewLinear(o.BLAS, rng, "9", 500, out),
+	)
+	m.SkipInputGrad = true
+	return m, nil
+}
+
+func buildMLP(c config.Model, train data.Dataset, o Options) (*nn.Sequential, error) {
 	in := 1
 	for _, s := range train.SampleShape() {
 		in *= s

@@ -2,6 +2,7 @@ package task
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -80,5 +81,30 @@ func TestBuildRefusesWhatCohortLacks(t *testing.T) {
 	_, err := build(t, strings.Replace(base, "batchsize_per_replica: 8}", "batchsize_per_replica: 8, transforms: [{name: random_crop}]}", 1), 1)
 	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "random_crop") {
 		t.Fatalf("transforms: %v", err)
+	}
+}
+
+func TestBuildLeNetWithPyTorchNames(t *testing.T) {
+	tk, err := build(t, `name: l
+num_epochs: 1
+dataset:
+  train: {name: synthetic, num_samples: 16, num_classes: 10, crop_size: 28, batchsize_per_replica: 8}
+model: {name: lenet}
+loss: {name: cross_entropy}
+optimizer: {name: sgd, lr: 0.1}
+`, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range tk.Model.Params() {
+		names = append(names, fmt.Sprint(p.Name, p.Value.Shape))
+	}
+	want := "0.weight[20 1 5 5] 0.bias[20] 3.weight[50 20 5 5] 3.bias[50] 7.weight[500 800] 7.bias[500] 9.weight[10 500] 9.bias[10]"
+	if got := strings.Join(names, " "); got != want {
+		t.Fatalf("params %s\nwant %s", got, want)
+	}
+	if _, err := build(t, strings.Replace(base, "{name: mlp, hidden_dims: [16, 8]}", "{name: lenet}", 1), 1); !errors.Is(err, config.ErrInvalid) {
+		t.Fatalf("lenet on 1×4×4 samples: %v", err)
 	}
 }
