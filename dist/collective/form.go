@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -160,6 +161,11 @@ func acceptPrev(ctx context.Context, cfg *Config, ln net.Listener) (net.Conn, er
 		lastErr error
 	)
 	slots := make(chan struct{}, maxPendingHandshakes)
+	// pending lists the connections in their handshake, oldest first: when
+	// all slots are taken, the oldest is dropped for the newcomer, so silent
+	// strangers cannot hold the slots and lock the real peer out (a peer
+	// sends its hello at once and finishes in a round trip).
+	var pending []net.Conn
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -173,14 +179,33 @@ func acceptPrev(ctx context.Context, cfg *Config, ln net.Listener) (net.Conn, er
 		select {
 		case slots <- struct{}{}:
 		default:
-			conn.Close()
-			continue
+			mu.Lock()
+			if len(pending) > 0 {
+				pending[0].Close()
+				pending = pending[1:]
+			}
+			mu.Unlock()
+			slots <- struct{}{} // the evicted handshake fails at once and frees its slot
 		}
+		mu.Lock()
+		pending = append(pending, conn)
+		mu.Unlock()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
+			unlist := func() {
+				mu.Lock()
+				if i := slices.Index(pending, conn); i >= 0 {
+					pending = slices.Delete(pending, i, i+1)
+				}
+				mu.Unlock()
+			}
+			defer unlist()
 			err := handshake(hctx, conn, func() error { return acceptHandshake(conn, cfg.Secret, &want) })
+			if err == nil {
+				unlist() // authenticated: no longer evictable
+			}
 			if err != nil {
 				conn.Close()
 				mu.Lock()
