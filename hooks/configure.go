@@ -46,9 +46,11 @@ func Configure(f Flags, resolvedConfig json.RawMessage) []Hook {
 	hs = append(hs,
 		&Logging{Out: f.Out, Freq: logFreq},
 		&MetricsFile{Path: metrics},
-		rankZero("plots", &plot.Hook{MetricsPath: metrics, Dir: f.OutputDir, Out: f.Out}),
+		// The checkpoint before anything optional: on preemption it is
+		// what must get written in the time left.
 		&Checkpoint{Folder: f.CheckpointFolder, Period: f.CheckpointPeriod, Keep: f.KeepCheckpoints,
 			Version: f.Version, Config: resolvedConfig, Out: f.Out},
+		rankZero("plots", &plot.Hook{MetricsPath: metrics, Dir: f.OutputDir, Out: f.Out}),
 	)
 	if !f.NoTensorboard {
 		hs = append(hs, rankZero("tensorboard", &tensorboard.Hook{OutputDir: f.OutputDir, LogFreq: f.LogFreq}))

@@ -6,6 +6,7 @@
 package hooks
 
 import (
+	"errors"
 	"fmt"
 
 	"cohort/engine/train"
@@ -78,13 +79,16 @@ func (l *List) Names() []string {
 	return names
 }
 
+// each calls every hook even when one fails (a broken plot must not cost
+// the checkpoint after it) and returns their errors joined.
 func (l *List) each(event string, call func(Hook) error) error {
+	var errs []error
 	for _, h := range l.hooks {
 		if err := call(h); err != nil {
-			return fmt.Errorf("%s %s: %w", h.Name(), event, err)
+			errs = append(errs, fmt.Errorf("%s %s: %w", h.Name(), event, err))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // OnStart calls every hook's OnStart.

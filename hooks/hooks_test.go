@@ -15,7 +15,7 @@ func TestListKeepsRankZeroHooksOffOtherRanks(t *testing.T) {
 	hs := Configure(Flags{OutputDir: t.TempDir(), LogFreq: 10, Out: os.Stdout, Err: os.Stderr}, nil)
 	zero := NewList(0, hs...).Names()
 	one := NewList(1, hs...).Names()
-	want := []string{"model_complexity", "logging", "metrics_file", "plots", "checkpoint", "tensorboard"}
+	want := []string{"model_complexity", "logging", "metrics_file", "checkpoint", "plots", "tensorboard"}
 	if !slices.Equal(zero, want) {
 		t.Fatalf("rank 0 hooks %v, want %v", zero, want)
 	}

@@ -342,7 +342,7 @@ meters: {accuracy: {topk: [1]}}
 	}
 	ck := lastCheckpoint(t, filepath.Join(cut, "checkpoints"))
 	if ck.Meta.StepInPhase == 0 {
-		t.Fatalf("preemption checkpoint at a phase boundary (%+v), want mid-epoch", ck.Meta)
+		t.Fatalf("preemption checkpoint at a phase boundary (phase %d), want mid-epoch\n%s\n%s", ck.Meta.PhaseIndex, stdout, stderr)
 	}
 	t.Logf("preempted at phase %d step %d", ck.Meta.PhaseIndex, ck.Meta.StepInPhase)
 	cmd, stdout, stderr = launcher(t, dir, nil, append(args, "--output-dir", cut, "--resume", "auto")...)

@@ -96,8 +96,10 @@ func (c *trainCmd) Run(io streams) error {
 		defer group.Close()
 		comm = group
 		err = c.train(io, cfg, t, env, group.Rank(), comm, stop)
-		if err != nil {
-			// Peers learn at once instead of by a missed heartbeat.
+		if err != nil && !errors.Is(err, train.ErrPreempted) {
+			// Peers learn at once instead of by a missed heartbeat. A
+			// preemption is not a failure: every rank stops at the same
+			// step, and an abort could cut rank 0's last collective short.
 			group.Abort(fmt.Sprintf("rank %d failed: %v", group.Rank(), err))
 		}
 		return err

@@ -198,7 +198,9 @@ func (g *gang) supervise(ctx context.Context, o Options) result {
 			// A rank that had to be SIGKILLed after ignoring SIGTERM is the
 			// likely culprit behind its peers' "peer lost" (a hung rank).
 			collateral := f.signal != "" && f.signal == e.w.sent.String() && !f.hung
-			if res.root == nil || (res.root.code == ExitPeerLost && f.code != ExitPeerLost && !collateral) {
+			// Likewise a real failure outranks a rank that merely stopped on
+			// request: it may be why the preemption checkpoint is missing.
+			if res.root == nil || (secondHand(res.root.code) && !secondHand(f.code) && !collateral) {
 				res.root = f
 			}
 			if f.code != ExitPreempted {
@@ -232,6 +234,10 @@ func (g *gang) supervise(ctx context.Context, o Options) result {
 	}
 	return res
 }
+
+// secondHand tells the exit codes that report something else's doing: a
+// lost peer, or a stop on request.
+func secondHand(code int) bool { return code == ExitPeerLost || code == ExitPreempted }
 
 // signal stops the live workers with sig (SIGTERM or SIGKILL).
 func (g *gang) signal(alive map[*worker]bool, sig syscall.Signal) {
