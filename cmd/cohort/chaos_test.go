@@ -637,10 +637,17 @@ func TestChaosCheckpointFolderFailures(t *testing.T) {
 			!hasLine(stderr.String(), "[rank 0] ", "checkpoint folder "+ckDir+" "+want) {
 			t.Errorf("exit %d, want %d with rank 0 saying 'checkpoint folder %s %s'; stderr:\n%s", code, ExitFailure, ckDir, want, stderr)
 		}
+		// The peers learn of it from rank 0's abort, or from a neighbour
+		// that got the abort first and closed its connection, so each names
+		// a rank; the abort itself must have reached at least one of them.
+		named := 0
 		for r := 1; r < 4; r++ {
-			if !hasLine(stderr.String(), fmt.Sprintf("[rank %d] ", r), "rank 0 ") {
-				t.Errorf("rank %d does not say that rank 0 failed; stderr:\n%s", r, stderr)
+			if hasLine(stderr.String(), fmt.Sprintf("[rank %d] ", r), "rank 0 ") {
+				named++
 			}
+		}
+		if named == 0 {
+			t.Errorf("no rank says that rank 0 failed; stderr:\n%s", stderr)
 		}
 		return took
 	}

@@ -52,9 +52,12 @@ func (r *stopRequest) signal() string {
 // not at a step boundary (the rendezvous) end on it.
 func (r *stopRequest) context() context.Context { return r.ctx }
 
-// release restores default signal handling.
+// release stops watching. It deliberately leaves SIGUSR1/SIGTERM caught
+// (not restored to their default, fatal action): a SIGTERM that the
+// launcher sends while this rank is reporting its own failure must not kill
+// it before it exits with its own code, or the launcher would blame another
+// rank. The process exits right after anyway.
 func (r *stopRequest) release() {
-	signal.Stop(r.sigs)
 	close(r.done)
 	r.cancel()
 }
