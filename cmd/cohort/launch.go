@@ -50,6 +50,7 @@ func (c *launchCmd) Run(io streams) error {
 		RdzvTimeout: c.RdzvTimeout, MaxRestarts: c.MaxRestarts, Token: os.Getenv("COHORT_JOB_TOKEN"),
 		Grace: c.Grace, Binary: self, WorkerArgs: args, Env: os.Environ(),
 		Stdout: io.Out, Stderr: io.Err, PassRank0Stderr: hooks.IsTerminal(os.Stderr), Signals: sigs,
+		GPUs: launch.DetectGPUs(os.Getenv),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)

@@ -103,6 +103,9 @@ func startGang(o Options, env []string) (*gang, error) {
 			"RANK="+strconv.Itoa(rank),
 			"LOCAL_RANK="+strconv.Itoa(local),
 		)
+		if gpu := gpuFor(o.GPUs, local, o.NProcPerNode); gpu != "" {
+			cmd.Env = append(cmd.Env, "CUDA_VISIBLE_DEVICES="+gpu)
+		}
 		// Own process group: a terminal's Ctrl-C reaches the launcher only,
 		// which forwards it once. Pdeathsig: if the launcher is killed, its
 		// workers die with it instead of training on as orphans.

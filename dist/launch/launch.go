@@ -54,6 +54,10 @@ type Options struct {
 	// Signals delivers signals to forward to the workers (SIGINT, SIGTERM,
 	// SIGUSR1); nil means none.
 	Signals <-chan os.Signal
+	// GPUs are the device ids to hand out, one per worker, as
+	// CUDA_VISIBLE_DEVICES (DetectGPUs); none are set when there are fewer
+	// GPUs than workers.
+	GPUs []string
 }
 
 func (o *Options) check() error {
