@@ -57,7 +57,7 @@ func Join(ctx context.Context, env Env) (*Group, error) {
 }
 
 func join(ctx context.Context, env Env) (*Group, error) {
-	host, err := dataHost(env.RdzvURL)
+	host, err := DataHost(env.RdzvURL)
 	if err != nil {
 		return nil, err
 	}
@@ -118,10 +118,10 @@ func join(ctx context.Context, env Env) (*Group, error) {
 	return g, nil
 }
 
-// dataHost is the address to bind the data plane on: COHORT_DATA_HOST, else
-// the local address the kernel would use to reach the NATS server (a UDP
-// "connect" sends nothing), which peers on other nodes can reach too.
-func dataHost(rdzvURL string) (string, error) {
+// DataHost is the address a rank binds its data plane on: COHORT_DATA_HOST,
+// else the local address the kernel would use to reach the NATS server (a
+// UDP "connect" sends nothing), which peers on other nodes can reach too.
+func DataHost(rdzvURL string) (string, error) {
 	if h := os.Getenv(EnvDataHost); h != "" {
 		return h, nil
 	}

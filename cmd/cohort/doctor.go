@@ -82,16 +82,16 @@ func (c *doctorCmd) Run(io streams) error {
 	return nil
 }
 
-// dataPlaneCheck binds a data-plane port where a rank would.
+// dataPlaneCheck binds a data-plane port where a rank would: on the
+// address dist.Join picks, or loopback for a lone process.
 func dataPlaneCheck(rdzvURL string) check {
 	host := "127.0.0.1"
-	if h := os.Getenv(dist.EnvDataHost); h != "" {
-		host = h
-	} else if u := strings.TrimPrefix(rdzvURL, "nats://"); u != rdzvURL {
-		if c, err := net.Dial("udp", u); err == nil {
-			host = c.LocalAddr().(*net.UDPAddr).IP.String()
-			c.Close()
+	if rdzvURL != "" || os.Getenv(dist.EnvDataHost) != "" {
+		h, err := dist.DataHost(rdzvURL)
+		if err != nil {
+			return check{name: "data plane", err: err}
 		}
+		host = h
 	}
 	ln, err := collective.Listen(net.JoinHostPort(host, "0"))
 	if err != nil {
@@ -111,11 +111,9 @@ func (c *doctorCmd) datasetChecks() []check {
 		return []check{{name: "config", err: err}}
 	}
 	out := []check{{name: "config", info: fmt.Sprintf("%s: task %q", strings.Join(c.Config, ", "), cfg.Name)}}
-	root := c.DataRoot
-	if root == "" {
-		if cache, err := os.UserCacheDir(); err == nil {
-			root = cache + "/cohort/mnist"
-		}
+	root, err := dataRoot(c.DataRoot)
+	if err != nil {
+		return append(out, check{name: "dataset", err: err})
 	}
 	for _, split := range []struct {
 		name string

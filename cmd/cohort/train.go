@@ -64,7 +64,7 @@ func (c *trainCmd) Run(io streams) error {
 	// sits in a long OpenBLAS GEMM (MNIST MLP: 35 of 192 all-reduce spans
 	// overlapped backward), but not during short pure-Go ones.
 	cpu.SetThreads(threads)
-	dataRoot, err := c.dataRoot()
+	dataRoot, err := dataRoot(c.DataRoot)
 	if err != nil {
 		return err
 	}
@@ -182,10 +182,11 @@ func (c *trainCmd) checkDevice() error {
 	return nil
 }
 
-// dataRoot is --data-root, else ~/.cache/cohort/mnist.
-func (c *trainCmd) dataRoot() (string, error) {
-	if c.DataRoot != "" {
-		return c.DataRoot, nil
+// dataRoot is the --data-root flag when given, else ~/.cache/cohort/mnist
+// (where `make data` puts MNIST).
+func dataRoot(flag string) (string, error) {
+	if flag != "" {
+		return flag, nil
 	}
 	cache, err := os.UserCacheDir()
 	if err != nil {

@@ -22,8 +22,8 @@ type Dataset interface {
 	Gather(idx []int, x []float32, y []int32)
 }
 
-// sampleSize is the number of values in one sample.
-func sampleSize(d Dataset) int {
+// SampleSize is the number of values in one sample.
+func SampleSize(d Dataset) int {
 	n := 1
 	for _, s := range d.SampleShape() {
 		n *= s

@@ -194,9 +194,9 @@ func buildLeNet(c config.Model, train data.Dataset, o Options) (*nn.Sequential, 
 	if len(shape) != 3 || shape[0] != 1 || shape[1] != 28 || shape[2] != 28 {
 		return nil, fmt.Errorf("%w: lenet takes 1×28×28 images, dataset samples are %v", config.ErrInvalid, shape)
 	}
-	out := c.OutputDim
-	if out == 0 {
-		out = train.NumClasses()
+	out, err := outputs(c, train)
+	if err != nil {
+		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x1417))
 	m := nn.NewSequential(
@@ -215,20 +215,27 @@ func buildLeNet(c config.Model, train data.Dataset, o Options) (*nn.Sequential, 
 	return m, nil
 }
 
-func buildMLP(c config.Model, train data.Dataset, o Options) (*nn.Sequential, error) {
-	in := 1
-	for _, s := range train.SampleShape() {
-		in *= s
-	}
-	if c.InputDim != 0 && c.InputDim != in {
-		return nil, fmt.Errorf("%w: model.input_dim %d does not match the dataset's %v = %d values per sample", config.ErrInvalid, c.InputDim, train.SampleShape(), in)
-	}
+// outputs is the model's head size: model.output_dim, or the dataset's
+// class count when it is left out; never fewer outputs than classes.
+func outputs(c config.Model, train data.Dataset) (int, error) {
 	out := c.OutputDim
 	if out == 0 {
 		out = train.NumClasses()
 	}
 	if out < train.NumClasses() {
-		return nil, fmt.Errorf("%w: model.output_dim %d is below the dataset's %d classes", config.ErrInvalid, out, train.NumClasses())
+		return 0, fmt.Errorf("%w: model.output_dim %d is below the dataset's %d classes", config.ErrInvalid, out, train.NumClasses())
+	}
+	return out, nil
+}
+
+func buildMLP(c config.Model, train data.Dataset, o Options) (*nn.Sequential, error) {
+	in := data.SampleSize(train)
+	if c.InputDim != 0 && c.InputDim != in {
+		return nil, fmt.Errorf("%w: model.input_dim %d does not match the dataset's %v = %d values per sample", config.ErrInvalid, c.InputDim, train.SampleShape(), in)
+	}
+	out, err := outputs(c, train)
+	if err != nil {
+		return nil, err
 	}
 	rng := rand.New(rand.NewPCG(o.Seed, 0x1417))
 	var layers []nn.Layer

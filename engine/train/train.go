@@ -7,6 +7,7 @@ package train
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
@@ -246,11 +247,7 @@ func (tr *Trainer) runPhase(p Phase) error {
 	if err := tr.hooks.OnPhaseStart(s); err != nil {
 		return fmt.Errorf("hook on %s phase start: %w", p.Name(), err)
 	}
-	shape := ds.SampleShape()
-	size := 1
-	for _, d := range shape {
-		size *= d
-	}
+	shape, size := ds.SampleShape(), data.SampleSize(ds)
 	if need := batch * size; len(tr.x) < need {
 		tr.x, tr.y = make([]float32, need), make([]int32, batch)
 	}
@@ -380,10 +377,7 @@ func (tr *Trainer) testStep(x *tensor.Tensor, y []int32) error {
 func (tr *Trainer) reduceMeters(p Phase, samples int) (*PhaseResult, error) {
 	s := &tr.state
 	seconds := time.Since(s.PhaseStart).Seconds()
-	buf := []float32{float32(samples)}
-	for _, m := range s.Meters {
-		buf = append(buf, m.State()...)
-	}
+	buf := append([]float32{float32(samples)}, meterStates(s.Meters)...)
 	if err := tr.comm.AllReduceSum(buf); err != nil {
 		return nil, err
 	}
@@ -393,14 +387,9 @@ func (tr *Trainer) reduceMeters(p Phase, samples int) (*PhaseResult, error) {
 		return nil, err
 	}
 	res := &PhaseResult{Phase: p, Values: map[string]float64{}, Samples: int(buf[0]), Seconds: float64(sec[0])}
-	off := 1
+	setMeterStates(s.Meters, buf[1:])
 	for _, m := range s.Meters {
-		n := len(m.State())
-		m.SetState(buf[off : off+n])
-		off += n
-		for k, v := range m.Values() {
-			res.Values[k] = v
-		}
+		maps.Copy(res.Values, m.Values())
 	}
 	return res, nil
 }
