@@ -26,7 +26,7 @@ func (h *Complexity) OnStart(s *train.State) error {
 	for _, p := range s.Task.Model.Params() {
 		params += p.Value.Len()
 	}
-	in := s.Task.Train.SampleShape()
+	in := s.Task.InputShape()
 	out, flops := s.Task.Model.Cost(in)
 	_, err := fmt.Fprintf(h.Out, "model: %s %v → %v, %d parameters, %.3g MFLOPs per sample forward (≈%.3g training)\n",
 		s.Task.Config.Model.Name, in, out, params, float64(flops)/1e6, 3*float64(flops)/1e6)

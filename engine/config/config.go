@@ -38,15 +38,17 @@
 // simulated_global_batchsize (0 = off; a multiple of the train
 // batchsize_per_replica), clip_grad_norm (0 = off), loss, dataset, model,
 // optimizer, meters, amp_args (only null: mixed precision is not supported
-// on CPU), batch_norm_sync_mode (only "disabled"; also accepted as
+// on CPU), batch_norm_sync_mode (disabled, or pytorch for BatchNorm
+// statistics over all ranks; also accepted as
 // distributed.batch_norm_sync_mode, where ClassyVision puts it).
 //
 //   - loss: {name: CrossEntropyLoss | cross_entropy} → "cross_entropy".
 //   - dataset: {train: D, test: D (optional)}; D has name (mnist | synthetic |
 //     synthetic_image), batchsize_per_replica (required), use_shuffle
-//     (default true for train, false for test), num_samples, transforms (a
-//     list of mappings, kept raw; the task builder rejects transforms it
-//     cannot run), and per name: mnist: root, num_samples (0 = all);
+//     (default true for train, false for test), use_augmentation (only
+//     false), num_workers (1: batches prepared ahead on that many
+//     goroutines; 0: on the training goroutine), num_samples, transforms (a list of mappings, kept raw; the
+//     task builder rejects transforms it cannot run), and per name: mnist: root, num_samples (0 = all);
 //     synthetic (Cohort's, 1 x crop x crop samples): num_samples (1024),
 //     num_classes (10), crop_size (28), class_ratio (0), seed (0);
 //     synthetic_image (ClassyVision's, 3 x crop x crop images, binary):
@@ -54,11 +56,17 @@
 //     (0.5), seed (0). class_ratio > 0 makes a dataset binary. Keys of
 //     another dataset kind are unknown keys.
 //   - model: {name: mlp, input_dim, output_dim, hidden_dims (default []),
-//     dropout (0), first_dropout (false), use_batchnorm, first_batchnorm}:
-//     ClassyVision's MLP keys. input_dim and output_dim may be left out (0:
-//     taken from the dataset); given, they are checked against it.
-//     BatchNorm1d is not implemented yet, so the batchnorm flags must be
-//     false.
+//     dropout (0), first_dropout (false), use_batchnorm (false),
+//     first_batchnorm (false; needs use_batchnorm)}: ClassyVision's MLP
+//     keys. input_dim and output_dim may be left out (0: taken from the
+//     dataset); given, they are checked against it.
+//     {name: lenet, output_dim}: LeNet-5 on 1×28×28 images.
+//     {name: resnet, num_blocks (required), small_input (false),
+//     basic_layer (false: bottlenecks), init_planes (64), reduction (4),
+//     zero_init_bn_residuals (false), heads: [one fully_connected head
+//     {unique_id, num_classes, fork_block (the last block), in_plane (its
+//     width), zero_init_bias}]}: ClassyVision's ResNet keys; grouped
+//     convolutions (base_width_and_cardinality) are rejected.
 //   - optimizer: name sgd | adam | adamw (any case); the learning rate exactly
 //     once, as optimizer.lr (a number, or a scheduler mapping as in older
 //     ClassyVision configs) or as optimizer.param_schedulers.lr (a scheduler
@@ -99,6 +107,9 @@ type Config struct {
 	Loss                     Loss
 	Optimizer                Optimizer
 	Meters                   Meters
+	// BatchNormSync combines BatchNorm statistics over all ranks in
+	// training (batch_norm_sync_mode: pytorch, PyTorch's SyncBatchNorm).
+	BatchNormSync bool
 }
 
 // Dataset is one phase's data.
@@ -116,18 +127,46 @@ type Dataset struct {
 	// none): values are nil, bool, int, float64, string, []any and
 	// map[string]any. The task builder rejects, by name, those it cannot run.
 	Transforms []map[string]any
+	// NumWorkers is how many goroutines prepare batches ahead of the step
+	// (ClassyVision's num_workers; 0 = on the training goroutine).
+	NumWorkers int
 }
 
 // Model is the network.
 type Model struct {
-	Name           string // "mlp" | "lenet"
+	Name string // "mlp" | "lenet" | "resnet"
+	// mlp (ClassyVision's MLP keys); OutputDim also sizes lenet's head and
+	// is the head's num_classes for resnet.
 	InputDim       int
 	OutputDim      int
 	HiddenDims     []int // nil when none
 	Dropout        float64
 	FirstDropout   bool
-	UseBatchnorm   bool // always false for now (BatchNorm1d not implemented)
-	FirstBatchnorm bool // likewise
+	UseBatchnorm   bool // BatchNorm1d after each hidden Linear
+	FirstBatchnorm bool // BatchNorm1d on the input too (needs UseBatchnorm)
+	// resnet (ClassyVision's ResNeXt keys, cardinality 1).
+	NumBlocks           []int // blocks per stage
+	SmallInput          bool  // 3×3 stride-1 stem without max pool (CIFAR/MNIST sizes)
+	ZeroInitBNResiduals bool  // each block's last BatchNorm starts with weight 0
+	BasicLayer          bool  // basic blocks (two 3×3) instead of bottlenecks
+	InitPlanes          int   // the stem's width (64)
+	Reduction           int   // a stage's width over its bottleneck width (4)
+	Head                Head
+}
+
+// Head is a ResNet's fully connected head.
+type Head struct {
+	UniqueID     string
+	NumClasses   int
+	ForkBlock    string // the last block, "block<stage>-<index>"
+	InPlane      int    // the last block's width
+	ZeroInitBias bool
+}
+
+// ResNetWidth is the channel count of the last stage of a resnet model:
+// init_planes × reduction × 2^(stages−1), as in ClassyVision.
+func (m Model) ResNetWidth() int {
+	return m.InitPlanes * m.Reduction << (len(m.NumBlocks) - 1)
 }
 
 // Loss is the training criterion.

@@ -140,8 +140,16 @@ func TestErrors(t *testing.T) {
 			[]string{`f.yaml:13: optimizer.name: unknown optimizer "sgdd"; known: sgd, adam, adamw (did you mean "sgd"?)`}},
 		{"unknown loss", map[int]string{3: "  name: soft_target_cross_entropy"},
 			[]string{`f.yaml:3: loss.name: unknown loss "soft_target_cross_entropy"; known: CrossEntropyLoss, cross_entropy`}},
-		{"unknown model", map[int]string{9: "  name: resnet"},
-			[]string{`f.yaml:9: model.name: unknown model "resnet"; known: mlp`}},
+		{"unknown model", map[int]string{9: "  name: vgg"},
+			[]string{`f.yaml:9: model.name: unknown model "vgg"; known: mlp, lenet, resnet`}},
+		{"resnet without heads", map[int]string{9: "  name: resnet\n  num_blocks: [1]", 10: "", 11: ""},
+			[]string{`f.yaml:8: model.heads: required but not set`}},
+		{"resnet head off the last block", map[int]string{9: "  name: resnet\n  num_blocks: [1, 2]\n  basic_layer: true\n  reduction: 1\n  heads: [{name: fully_connected, num_classes: 10, fork_block: block0-0, in_plane: 64}]", 10: "", 11: ""},
+			[]string{`model.heads.0.fork_block: "block0-0": Cohort forks the head only from the last block, block1-1`}},
+		{"resnet head width", map[int]string{9: "  name: resnet\n  num_blocks: [1]\n  heads: [{name: fully_connected, num_classes: 10, fork_block: block0-0, in_plane: 64}]", 10: "", 11: ""},
+			[]string{`model.heads.0.in_plane: is 64, but block0-0 has 256 channels (init_planes 64 × reduction 4 × 2^0); set in_plane: 256`}},
+		{"resnext", map[int]string{9: "  name: resnet\n  num_blocks: [1]\n  base_width_and_cardinality: [4, 32]\n  heads: [{name: fully_connected, num_classes: 10, fork_block: block0-0, in_plane: 256}]", 10: "", 11: ""},
+			[]string{`model.base_width_and_cardinality: grouped convolutions (ResNeXt) are not supported`}},
 		{"unknown dataset", map[int]string{6: "    name: imagenet"},
 			[]string{`f.yaml:6: dataset.train.name: unknown dataset "imagenet"; known: mnist, synthetic, synthetic_image`}},
 		{"dataset name missing", map[int]string{6: ""},
@@ -156,10 +164,12 @@ func TestErrors(t *testing.T) {
 			[]string{`f.yaml:16: meters.precision_at_k: unknown key for meters`, "known keys: accuracy"}},
 		{"amp_args", map[int]string{1: "num_epochs: 2\namp_args: {opt_level: O1}"},
 			[]string{`f.yaml:2: amp_args: mixed precision not supported on CPU; remove amp_args or set it to null`}},
-		{"batch_norm_sync_mode", map[int]string{1: "num_epochs: 2\nbatch_norm_sync_mode: pytorch"},
-			[]string{`f.yaml:2: batch_norm_sync_mode: "pytorch" is not supported`}},
-		{"use_batchnorm", map[int]string{11: "  output_dim: 10\n  use_batchnorm: true"},
-			[]string{`f.yaml:12: model.use_batchnorm: BatchNorm1d is not implemented yet; set use_batchnorm: false`}},
+		{"batch_norm_sync_mode", map[int]string{1: "num_epochs: 2\nbatch_norm_sync_mode: apex"},
+			[]string{`f.yaml:2: batch_norm_sync_mode: "apex" is NVIDIA Apex's implementation; Cohort's synchronised BatchNorm is selected with pytorch`}},
+		{"first_batchnorm alone", map[int]string{11: "  output_dim: 10\n  first_batchnorm: true"},
+			[]string{`f.yaml:12: model.first_batchnorm: needs use_batchnorm: true as well`}},
+		{"use_augmentation", map[int]string{6: "    name: mnist\n    use_augmentation: true"},
+			[]string{`dataset.train.use_augmentation: is not supported`}},
 		{"mnist input_dim", map[int]string{10: "  input_dim: 100"},
 			[]string{`f.yaml:10: model.input_dim: is 100, but dataset.train (mnist) has 28x28 images, 784 values each; set input_dim: 784 or leave it out`}},
 		{"synthetic input_dim", map[int]string{6: "    name: synthetic\n    crop_size: 8"},
@@ -313,9 +323,9 @@ func TestClassyVisionJSON(t *testing.T) {
 		Meters: Meters{Accuracy: &Accuracy{TopK: []int{1, 5}}},
 	}
 	want.Dataset.Train = &Dataset{Name: "synthetic_image", BatchsizePerReplica: 32, UseShuffle: true, NumSamples: 320,
-		NumClasses: 2, CropSize: 8, ClassRatio: 0.5, Seed: 0, Transforms: transforms}
+		NumClasses: 2, CropSize: 8, ClassRatio: 0.5, Seed: 0, Transforms: transforms, NumWorkers: 1}
 	want.Dataset.Test = &Dataset{Name: "synthetic_image", BatchsizePerReplica: 32, UseShuffle: false, NumSamples: 100,
-		NumClasses: 2, CropSize: 8, ClassRatio: 0.5, Seed: 1}
+		NumClasses: 2, CropSize: 8, ClassRatio: 0.5, Seed: 1, NumWorkers: 1}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got\n%s\nwant\n%s", dump(t, c), dump(t, want))
 	}
@@ -398,7 +408,7 @@ func TestDatasetAndModelDefaults(t *testing.T) {
 		"image.yaml": edited(map[int]string{6: "    name: synthetic_image\n    crop_size: 4\n    num_samples: 10", 10: "", 11: ""}),
 	})
 	c := mustLoad(t, []string{"synth.yaml"})
-	want := &Dataset{Name: "synthetic", BatchsizePerReplica: 32, UseShuffle: true, NumSamples: 1024, NumClasses: 10, CropSize: 28}
+	want := &Dataset{Name: "synthetic", BatchsizePerReplica: 32, UseShuffle: true, NumSamples: 1024, NumClasses: 10, CropSize: 28, NumWorkers: 1}
 	if !reflect.DeepEqual(c.Dataset.Train, want) {
 		t.Errorf("synthetic defaults: %+v, want %+v", c.Dataset.Train, want)
 	}
@@ -406,7 +416,7 @@ func TestDatasetAndModelDefaults(t *testing.T) {
 		t.Errorf("model dims should stay 0 (from the dataset): %+v", c.Model)
 	}
 	c = mustLoad(t, []string{"image.yaml"})
-	want = &Dataset{Name: "synthetic_image", BatchsizePerReplica: 32, UseShuffle: true, NumSamples: 10, NumClasses: 2, CropSize: 4, ClassRatio: 0.5}
+	want = &Dataset{Name: "synthetic_image", BatchsizePerReplica: 32, UseShuffle: true, NumSamples: 10, NumClasses: 2, CropSize: 4, ClassRatio: 0.5, NumWorkers: 1}
 	if !reflect.DeepEqual(c.Dataset.Train, want) {
 		t.Errorf("synthetic_image defaults: %+v, want %+v", c.Dataset.Train, want)
 	}

@@ -130,8 +130,8 @@ func (o *obj) unnamed(what string, allKeys []string) {
 // The keys each component takes, whatever its name.
 var (
 	lossKeys      = []string{"name"}
-	datasetKeys   = []string{"name", "batchsize_per_replica", "use_shuffle", "num_samples", "transforms", "root", "crop_size", "num_classes", "class_ratio", "seed"}
-	modelKeys     = []string{"name", "input_dim", "output_dim", "hidden_dims", "dropout", "first_dropout", "use_batchnorm", "first_batchnorm"}
+	datasetKeys   = []string{"name", "batchsize_per_replica", "use_shuffle", "use_augmentation", "num_workers", "num_samples", "transforms", "root", "crop_size", "num_classes", "class_ratio", "seed"}
+	modelKeys     = []string{"name", "input_dim", "output_dim", "hidden_dims", "dropout", "first_dropout", "use_batchnorm", "first_batchnorm", "num_blocks", "small_input", "zero_init_bn_residuals", "basic_layer", "init_planes", "reduction", "base_width_and_cardinality", "heads"}
 	optimizerKeys = []string{"name", "lr", "param_schedulers", "weight_decay", "num_epochs", "momentum", "nesterov", "betas", "eps"}
 	scheduleKeys  = []string{"name", "update_interval", "num_epochs", "value", "values", "milestones", "start_value", "end_value", "schedulers", "lengths", "interval_scaling"}
 )
@@ -371,7 +371,7 @@ var (
 	lossKnown      = []string{"CrossEntropyLoss", "cross_entropy"}
 	optimizerNames = map[string]string{"sgd": "sgd", "adam": "adam", "adamw": "adamw"}
 	optimizerKnown = []string{"sgd", "adam", "adamw"}
-	modelNames     = map[string]string{"mlp": "mlp", "lenet": "lenet"}
+	modelNames     = map[string]string{"mlp": "mlp", "lenet": "lenet", "resnet": "resnet"}
 	datasetNames   = map[string]string{"mnist": "mnist", "synthetic": "synthetic", "synthetic_image": "synthetic_image"}
 	datasetKnown   = []string{"mnist", "synthetic", "synthetic_image"}
 	scheduleNames  = map[string]string{"constant": "constant", "step": "step", "multistep": "multistep", "cosine": "cosine", "linear": "linear", "composite": "composite"}
@@ -447,11 +447,11 @@ func decode(root *node) (*Config, []Problem) {
 	if o.get("amp_args") != nil {
 		o.bad("amp_args", "mixed precision not supported on CPU; remove amp_args or set it to null")
 	}
-	d.bnSync(o)
+	d.bnSync(o, c)
 	if e := o.get("distributed"); e != nil {
 		dist, ok := d.object("distributed", e.keyPos, e.val)
 		if ok {
-			d.bnSync(dist)
+			d.bnSync(dist, c)
 			dist.finish("distributed (Cohort reads only batch_norm_sync_mode here)")
 		}
 	}
@@ -533,17 +533,20 @@ func decode(root *node) (*Config, []Problem) {
 	return c, nil
 }
 
-func (d *decoder) bnSync(o *obj) {
+func (d *decoder) bnSync(o *obj, c *Config) {
 	var s string
 	if o.string("batch_norm_sync_mode", &s) != valid {
 		return
 	}
 	switch strings.ToLower(s) {
 	case "disabled":
-	case "pytorch", "apex":
-		o.bad("batch_norm_sync_mode", "%s is not supported: Cohort has no BatchNorm yet; use disabled or remove the key", quoteShort(s))
+		c.BatchNormSync = false
+	case "pytorch":
+		c.BatchNormSync = true
+	case "apex":
+		o.bad("batch_norm_sync_mode", "%s is NVIDIA Apex's implementation; Cohort's synchronised BatchNorm is selected with pytorch", quoteShort(s))
 	default:
-		o.bad("batch_norm_sync_mode", "unknown mode %s; the only supported mode is disabled", quoteShort(s))
+		o.bad("batch_norm_sync_mode", "unknown mode %s; use disabled or pytorch", quoteShort(s))
 	}
 }
 
@@ -611,7 +614,10 @@ func (d *decoder) dataset(parent *obj, e *entry, train bool) *Dataset {
 		o.unnamed("a dataset", datasetKeys)
 		return nil
 	}
-	ds := &Dataset{Name: name, UseShuffle: train}
+	ds := &Dataset{Name: name, UseShuffle: train, NumWorkers: 1}
+	if o.int("num_workers", &ds.NumWorkers) == valid && ds.NumWorkers < 0 {
+		o.bad("num_workers", "must be 0 (load on the training goroutine) or more, got %d", ds.NumWorkers)
+	}
 	switch o.int("batchsize_per_replica", &ds.BatchsizePerReplica) {
 	case absent:
 		o.missing("batchsize_per_replica", "add batchsize_per_replica: N (the batch size on each replica)")
@@ -621,6 +627,10 @@ func (d *decoder) dataset(parent *obj, e *entry, train bool) *Dataset {
 		}
 	}
 	o.bool("use_shuffle", &ds.UseShuffle)
+	var augment bool
+	if o.bool("use_augmentation", &augment) == valid && augment {
+		o.bad("use_augmentation", "is not supported; list the augmentations under transforms (RandomCrop, RandomHorizontalFlip) and set use_augmentation: false")
+	}
 	synthetic := name == "synthetic" || name == "synthetic_image"
 	if name == "synthetic" {
 		// Cohort's own synthetic set: what the task builder assumes.
@@ -709,63 +719,6 @@ func nonFinite(n *node) *node {
 		}
 	}
 	return nil
-}
-
-func (d *decoder) model(e *entry, m *Model) {
-	o, ok := d.object("model", e.keyPos, e.val)
-	if !ok {
-		return
-	}
-	if o.n == nil {
-		o.missing("name", "give the model's name: mlp or lenet")
-		return
-	}
-	name, ok := o.name("model", modelNames, []string{"mlp", "lenet"}, true)
-	if !ok {
-		o.unnamed("a model", modelKeys)
-		return
-	}
-	m.Name = name
-	if name == "lenet" {
-		// LeCun's LeNet-5 layout on 1×28×28 images; only the head is sized.
-		if o.int("output_dim", &m.OutputDim) == valid && m.OutputDim < 1 {
-			o.bad("output_dim", "must be at least 1 (or left out, to take it from the dataset), got %d", m.OutputDim)
-		}
-		o.finish(`model "lenet"`)
-		return
-	}
-	for _, k := range []struct {
-		key string
-		dst *int
-	}{{"input_dim", &m.InputDim}, {"output_dim", &m.OutputDim}} {
-		// 0 (absent) means: from the dataset.
-		if o.int(k.key, k.dst) == valid && *k.dst < 1 {
-			o.bad(k.key, "must be at least 1 (or left out, to take it from the dataset), got %d", *k.dst)
-		}
-	}
-	if o.ints("hidden_dims", &m.HiddenDims, "[512, 256]") == valid {
-		for i, h := range m.HiddenDims {
-			if h < 1 {
-				d.add(d.at["model.hidden_dims"], fmt.Sprintf("model.hidden_dims.%d", i), "must be at least 1, got %d", h)
-			}
-		}
-		if len(m.HiddenDims) == 0 {
-			m.HiddenDims = nil
-		}
-	}
-	if o.float("dropout", &m.Dropout) == valid && (m.Dropout < 0 || m.Dropout >= 1) {
-		o.bad("dropout", "must be in [0, 1), got %s", formatFloat(m.Dropout))
-	}
-	o.bool("first_dropout", &m.FirstDropout)
-	for _, k := range []struct {
-		key string
-		dst *bool
-	}{{"use_batchnorm", &m.UseBatchnorm}, {"first_batchnorm", &m.FirstBatchnorm}} {
-		if o.bool(k.key, k.dst) == valid && *k.dst {
-			o.bad(k.key, "BatchNorm1d is not implemented yet; set %s: false", k.key)
-		}
-	}
-	o.finish(`model "mlp"`)
 }
 
 func (d *decoder) optimizer(e *entry, opt *Optimizer) {

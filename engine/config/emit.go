@@ -138,16 +138,7 @@ func (c *Config) tree() (*node, error) {
 		ds.put(ph.k, n)
 	}
 	t.put("dataset", ds.n)
-	m := c.Model
-	mm := newMB().str("name", m.Name)
-	if m.InputDim != 0 { // 0: from the dataset, said by leaving the key out
-		mm.int("input_dim", m.InputDim)
-	}
-	if m.OutputDim != 0 {
-		mm.int("output_dim", m.OutputDim)
-	}
-	t.put("model", mm.ints("hidden_dims", m.HiddenDims).flt("dropout", m.Dropout).bool("first_dropout", m.FirstDropout).
-		bool("use_batchnorm", m.UseBatchnorm).bool("first_batchnorm", m.FirstBatchnorm).n)
+	t.put("model", modelTree(c.Model))
 	o := c.Optimizer
 	ob := newMB().str("name", o.Name)
 	if lr := o.LR; lr.Name == "constant" && lr.UpdateInterval == defaultInterval["constant"] {
@@ -168,12 +159,40 @@ func (c *Config) tree() (*node, error) {
 		mt.put("accuracy", newMB().ints("topk", a.TopK).n)
 	}
 	t.put("meters", mt.n)
+	mode := "disabled"
+	if c.BatchNormSync {
+		mode = "pytorch"
+	}
+	t.str("batch_norm_sync_mode", mode)
 	return t.n, nil
+}
+
+func modelTree(m Model) *node {
+	mm := newMB().str("name", m.Name)
+	if m.Name == "resnet" {
+		h := m.Head
+		head := newMB().str("name", "fully_connected").str("unique_id", h.UniqueID).int("num_classes", h.NumClasses).
+			str("fork_block", h.ForkBlock).int("in_plane", h.InPlane).bool("zero_init_bias", h.ZeroInitBias)
+		return mm.ints("num_blocks", m.NumBlocks).bool("small_input", m.SmallInput).bool("basic_layer", m.BasicLayer).
+			int("init_planes", m.InitPlanes).int("reduction", m.Reduction).bool("zero_init_bn_residuals", m.ZeroInitBNResiduals).
+			put("heads", &node{kind: listKind, list: []*node{head.n}}).n
+	}
+	if m.InputDim != 0 { // 0: from the dataset, said by leaving the key out
+		mm.int("input_dim", m.InputDim)
+	}
+	if m.OutputDim != 0 {
+		mm.int("output_dim", m.OutputDim)
+	}
+	if m.Name == "lenet" {
+		return mm.n
+	}
+	return mm.ints("hidden_dims", m.HiddenDims).flt("dropout", m.Dropout).bool("first_dropout", m.FirstDropout).
+		bool("use_batchnorm", m.UseBatchnorm).bool("first_batchnorm", m.FirstBatchnorm).n
 }
 
 func datasetTree(d *Dataset) (*node, error) {
 	b := newMB().str("name", d.Name).int("batchsize_per_replica", d.BatchsizePerReplica).
-		bool("use_shuffle", d.UseShuffle).int("num_samples", d.NumSamples)
+		bool("use_shuffle", d.UseShuffle).int("num_samples", d.NumSamples).int("num_workers", d.NumWorkers)
 	if d.Name == "mnist" {
 		b.str("root", d.Root)
 	} else {

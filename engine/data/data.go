@@ -23,13 +23,7 @@ type Dataset interface {
 }
 
 // SampleSize is the number of values in one sample.
-func SampleSize(d Dataset) int {
-	n := 1
-	for _, s := range d.SampleShape() {
-		n *= s
-	}
-	return n
-}
+func SampleSize(d Dataset) int { return numel(d.SampleShape()) }
 
 // Subset is the first n samples of a dataset (ClassyVision's num_samples).
 type Subset struct {

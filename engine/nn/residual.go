@@ -55,14 +55,38 @@ func NewBasicBlock(impl blas.Float32, rng *rand.Rand, prefix string, in, out, st
 		NewConv2d(impl, rng, prefix+".conv2", Conv2dSpec{In: out, Out: out, Kernel: 3, Padding: 1}),
 		NewBatchNorm(prefix+".bn2", out),
 	)
-	var shortcut *Sequential
-	if stride != 1 || in != out {
-		shortcut = NewSequential(
-			NewConv2d(impl, rng, prefix+".downsample.0", Conv2dSpec{In: in, Out: out, Kernel: 1, Stride: stride}),
-			NewBatchNorm(prefix+".downsample.1", out),
-		)
+	return NewResidual(main, projection(impl, rng, prefix, in, out, stride), true)
+}
+
+// NewBottleneck returns torchvision's (and ClassyVision's) ResNet
+// bottleneck block in → out channels through a mid-wide 3×3 convolution
+// that carries the stride: conv1×1-BN-ReLU-conv3×3-BN-ReLU-conv1×1-BN plus
+// the shortcut NewBasicBlock uses, then a ReLU. Names follow torchvision:
+// "<prefix>.conv1" … ".conv3", ".bn1" … ".bn3", ".downsample.*".
+func NewBottleneck(impl blas.Float32, rng *rand.Rand, prefix string, in, mid, out, stride int) *Residual {
+	main := NewSequential(
+		NewConv2d(impl, rng, prefix+".conv1", Conv2dSpec{In: in, Out: mid, Kernel: 1}),
+		NewBatchNorm(prefix+".bn1", mid),
+		NewReLU(),
+		NewConv2d(impl, rng, prefix+".conv2", Conv2dSpec{In: mid, Out: mid, Kernel: 3, Stride: stride, Padding: 1}),
+		NewBatchNorm(prefix+".bn2", mid),
+		NewReLU(),
+		NewConv2d(impl, rng, prefix+".conv3", Conv2dSpec{In: mid, Out: out, Kernel: 1}),
+		NewBatchNorm(prefix+".bn3", out),
+	)
+	return NewResidual(main, projection(impl, rng, prefix, in, out, stride), true)
+}
+
+// projection is a block's shortcut: conv1×1-BN when the stride or the
+// channel count changes, nil (the identity) otherwise.
+func projection(impl blas.Float32, rng *rand.Rand, prefix string, in, out, stride int) *Sequential {
+	if stride == 1 && in == out {
+		return nil
 	}
-	return NewResidual(main, shortcut, true)
+	return NewSequential(
+		NewConv2d(impl, rng, prefix+".downsample.0", Conv2dSpec{In: in, Out: out, Kernel: 1, Stride: stride}),
+		NewBatchNorm(prefix+".downsample.1", out),
+	)
 }
 
 // Forward adds the two branches (and applies the ReLU).

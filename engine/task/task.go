@@ -6,8 +6,7 @@ package task
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"strings"
+	"slices"
 
 	"gonum.org/v1/gonum/blas"
 
@@ -34,6 +33,12 @@ type Task struct {
 	LRInterval string
 	Train      data.Dataset
 	Test       data.Dataset // nil when the config has no test set
+	// TrainTransforms and TestTransforms run on each sample (nil: none).
+	TrainTransforms, TestTransforms *data.Pipeline
+	// TrainWorkers and TestWorkers are the batch-loading goroutines.
+	TrainWorkers, TestWorkers int
+	// SyncBatchNorm combines BatchNorm statistics across ranks.
+	SyncBatchNorm bool
 	// TrainBatch and TestBatch are per replica.
 	TrainBatch, TestBatch int
 	ShuffleTrain          bool
@@ -66,23 +71,32 @@ func Build(cfg *config.Config, o Options) (*Task, error) {
 		TestPhasePeriod: max(cfg.TestPhasePeriod, 1),
 		Loss:            nn.NewSoftmaxCrossEntropy(),
 		AccumSteps:      1,
+		SyncBatchNorm:   cfg.BatchNormSync,
 	}
 	if cfg.Loss.Name != "cross_entropy" {
 		return nil, fmt.Errorf("%w: loss %q (Cohort has cross_entropy)", ErrUnsupported, cfg.Loss.Name)
 	}
 	var err error
-	if t.Train, err = buildDataset(cfg.Dataset.Train, o, true); err != nil {
+	if t.Train, t.TrainTransforms, err = buildDataset(cfg.Dataset.Train, o, true); err != nil {
 		return nil, fmt.Errorf("dataset.train: %w", err)
 	}
 	t.TrainBatch, t.ShuffleTrain = cfg.Dataset.Train.BatchsizePerReplica, cfg.Dataset.Train.UseShuffle
+	t.TrainWorkers = cfg.Dataset.Train.NumWorkers
+	in := t.InputShape()
 	if cfg.Dataset.Test != nil {
-		if t.Test, err = buildDataset(cfg.Dataset.Test, o, false); err != nil {
+		if t.Test, t.TestTransforms, err = buildDataset(cfg.Dataset.Test, o, false); err != nil {
 			return nil, fmt.Errorf("dataset.test: %w", err)
 		}
-		t.TestBatch = cfg.Dataset.Test.BatchsizePerReplica
+		t.TestBatch, t.TestWorkers = cfg.Dataset.Test.BatchsizePerReplica, cfg.Dataset.Test.NumWorkers
+		if test := sampleShape(t.Test, t.TestTransforms); !slices.Equal(test, in) {
+			return nil, fmt.Errorf("%w: dataset.test samples are %v after their transforms, dataset.train's %v; the model takes one shape", config.ErrInvalid, test, in)
+		}
 	}
-	if t.Model, err = buildModel(cfg.Model, t.Train, o); err != nil {
+	if t.Model, err = buildModel(cfg.Model, in, t.Train.NumClasses(), o); err != nil {
 		return nil, fmt.Errorf("model: %w", err)
+	}
+	if err := t.checkBatchNormBatches(max(o.WorldSize, 1)); err != nil {
+		return nil, err
 	}
 	if t.Optimizer, err = buildOptimizer(cfg.Optimizer, t.Model.Params()); err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
@@ -104,7 +118,7 @@ func Build(cfg *config.Config, o Options) (*Task, error) {
 	}
 	if cfg.Meters.Accuracy != nil {
 		t.TopK = cfg.Meters.Accuracy.TopK
-		out, _ := t.Model.Cost(t.Train.SampleShape())
+		out, _ := t.Model.Cost(in)
 		for _, k := range t.TopK {
 			if k > out[0] {
 				return nil, fmt.Errorf("%w: meters.accuracy.topk %d exceeds the model's %d outputs", config.ErrInvalid, k, out[0])
@@ -124,10 +138,39 @@ func (t *Task) NewMeters() []meter.Meter {
 	return ms
 }
 
-func buildDataset(c *config.Dataset, o Options, train bool) (data.Dataset, error) {
-	if len(c.Transforms) > 0 {
-		return nil, fmt.Errorf("%w: transforms %v (image transforms are not built yet; remove them)", ErrUnsupported, transformNames(c.Transforms))
+// checkBatchNormBatches refuses a model with BatchNorm whose training split
+// leaves a rank a batch of one sample: batch statistics of one value per
+// channel are undefined (PyTorch raises "Expected more than 1 value per
+// channel when training"), and finding out mid-epoch would waste the run.
+func (t *Task) checkBatchNormBatches(world int) error {
+	hasBN := false
+	nn.Walk(t.Model, func(l nn.Layer) {
+		if _, ok := l.(*nn.BatchNorm); ok {
+			hasBN = true
+		}
+	})
+	perRank := (t.Train.Len() + world - 1) / world
+	if !hasBN || perRank%t.TrainBatch != 1 {
+		return nil
 	}
+	return fmt.Errorf("%w: dataset.train: %d samples over %d rank(s) in batches of %d leave each rank a last batch of 1 sample, on which BatchNorm cannot train; change num_samples or batchsize_per_replica",
+		config.ErrInvalid, t.Train.Len(), world, t.TrainBatch)
+}
+
+// InputShape is one training sample's shape as the model sees it: after
+// the train transforms.
+func (t *Task) InputShape() []int { return sampleShape(t.Train, t.TrainTransforms) }
+
+// sampleShape is ds's sample shape after p (already checked to fit).
+func sampleShape(ds data.Dataset, p *data.Pipeline) []int {
+	if p == nil {
+		return ds.SampleShape()
+	}
+	shape, _ := p.OutShape(ds.SampleShape())
+	return shape
+}
+
+func buildDataset(c *config.Dataset, o Options, train bool) (data.Dataset, *data.Pipeline, error) {
 	var d data.Dataset
 	var err error
 	switch c.Name {
@@ -137,139 +180,32 @@ func buildDataset(c *config.Dataset, o Options, train bool) (data.Dataset, error
 			root = o.DataRoot
 		}
 		d, err = data.LoadMNIST(root, train)
-	case "synthetic", "synthetic_image":
-		crop := c.CropSize
-		if crop == 0 {
-			crop = 28
-		}
-		channels := 1
-		if c.Name == "synthetic_image" {
-			channels = 3
-		}
-		classes := c.NumClasses
-		if classes == 0 {
-			classes = 10
-		}
-		n := c.NumSamples
-		if n == 0 {
-			n = 1024
-		}
+	case "synthetic_image":
+		d, err = data.NewSyntheticImage(c.NumSamples, c.CropSize, c.ClassRatio, uint64(c.Seed))
+	case "synthetic":
 		split := uint64(0)
 		if !train {
 			split = 1 // same classes as the train split, other samples
 		}
-		d, err = data.NewSynthetic(n, classes, []int{channels, crop, crop}, c.ClassRatio, uint64(c.Seed), split)
+		d, err = data.NewSynthetic(c.NumSamples, c.NumClasses, []int{1, c.CropSize, c.CropSize}, c.ClassRatio, uint64(c.Seed), split)
 	default:
-		return nil, fmt.Errorf("%w: dataset %q", ErrUnsupported, c.Name)
+		return nil, nil, fmt.Errorf("%w: dataset %q", ErrUnsupported, c.Name)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return data.Limit(d, c.NumSamples), nil
-}
-
-func transformNames(ts []map[string]any) string {
-	var names []string
-	for _, t := range ts {
-		names = append(names, fmt.Sprint(t["name"]))
+	d = data.Limit(d, c.NumSamples)
+	if len(c.Transforms) == 0 {
+		return d, nil, nil
 	}
-	return strings.Join(names, ", ")
-}
-
-func buildModel(c config.Model, train data.Dataset, o Options) (*nn.Sequential, error) {
-	switch c.Name {
-	case "mlp":
-		return buildMLP(c, train, o)
-	case "lenet":
-		return buildLeNet(c, train, o)
-	}
-	return nil, fmt.Errorf("%w: model %q (Cohort has mlp, lenet)", ErrUnsupported, c.Name)
-}
-
-// buildLeNet is conv5×5×20-relu-pool2-conv5×5×50-relu-pool2-fc500-relu-fc10
-// (the layout of LeCun et al.'s LeNet and of the PyTorch anchor), with
-// PyTorch's nn.Sequential parameter names.
-func buildLeNet(c config.Model, train data.Dataset, o Options) (*nn.Sequential, error) {
-	shape := train.SampleShape()
-	if len(shape) != 3 || shape[0] != 1 || shape[1] != 28 || shape[2] != 28 {
-		return nil, fmt.Errorf("%w: lenet takes 1×28×28 images, dataset samples are %v", config.ErrInvalid, shape)
-	}
-	out, err := outputs(c, train)
+	p, err := data.ParseTransforms(c.Transforms)
 	if err != nil {
-		return nil, err
+		return nil, nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
-	rng := rand.New(rand.NewPCG(o.Seed, 0x1417))
-	m := nn.NewSequential(
-		nn.NewConv2d(o.BLAS, rng, "0", nn.Conv2dSpec{In: 1, Out: 20, Kernel: 5, Bias: true}),
-		nn.NewReLU(),
-		nn.NewMaxPool2d(2, 2, 0),
-		nn.NewConv2d(o.BLAS, rng, "3", nn.Conv2dSpec{In: 20, Out: 50, Kernel: 5, Bias: true}),
-		nn.NewReLU(),
-		nn.NewMaxPool2d(2, 2, 0),
-		nn.NewFlatten(),
-		nn.NewLinear(o.BLAS, rng, "7", 800, 500),
-		nn.NewReLU(),
-		nn.NewLinear(o.BLAS, rng, "9", 500, out),
-	)
-	m.SkipInputGrad = true
-	return m, nil
-}
-
-// outputs is the model's head size: model.output_dim, or the dataset's
-// class count when it is left out; never fewer outputs than classes.
-func outputs(c config.Model, train data.Dataset) (int, error) {
-	out := c.OutputDim
-	if out == 0 {
-		out = train.NumClasses()
+	if _, err := p.OutShape(d.SampleShape()); err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", config.ErrInvalid, err)
 	}
-	if out < train.NumClasses() {
-		return 0, fmt.Errorf("%w: model.output_dim %d is below the dataset's %d classes", config.ErrInvalid, out, train.NumClasses())
-	}
-	return out, nil
-}
-
-func buildMLP(c config.Model, train data.Dataset, o Options) (*nn.Sequential, error) {
-	in := data.SampleSize(train)
-	if c.InputDim != 0 && c.InputDim != in {
-		return nil, fmt.Errorf("%w: model.input_dim %d does not match the dataset's %v = %d values per sample", config.ErrInvalid, c.InputDim, train.SampleShape(), in)
-	}
-	out, err := outputs(c, train)
-	if err != nil {
-		return nil, err
-	}
-	rng := rand.New(rand.NewPCG(o.Seed, 0x1417))
-	var layers []nn.Layer
-	add := func(l nn.Layer) { layers = append(layers, l) }
-	dropout := func() error {
-		if c.Dropout <= 0 {
-			return nil
-		}
-		d, err := nn.NewDropout(float32(c.Dropout))
-		if err != nil {
-			return err
-		}
-		add(d)
-		return nil
-	}
-	add(nn.NewFlatten())
-	if c.FirstDropout {
-		if err := dropout(); err != nil {
-			return nil, err
-		}
-	}
-	prev := in
-	for _, h := range c.HiddenDims {
-		add(nn.NewLinear(o.BLAS, rng, fmt.Sprint(len(layers)), prev, h))
-		add(nn.NewReLU())
-		if err := dropout(); err != nil {
-			return nil, err
-		}
-		prev = h
-	}
-	add(nn.NewLinear(o.BLAS, rng, fmt.Sprint(len(layers)), prev, out))
-	m := nn.NewSequential(layers...)
-	m.SkipInputGrad = true
-	return m, nil
+	return d, p, nil
 }
 
 func buildOptimizer(c config.Optimizer, params []*nn.Param) (optim.Optimizer, error) {

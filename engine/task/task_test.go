@@ -3,11 +3,13 @@ package task
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"cohort/engine/config"
 	"cohort/engine/cpu"
+	"cohort/engine/nn"
 )
 
 func build(t *testing.T, yaml string, world int) (*Task, error) {
@@ -79,8 +81,95 @@ func TestBuildRefusesWhatCohortLacks(t *testing.T) {
 		})
 	}
 	_, err := build(t, strings.Replace(base, "batchsize_per_replica: 8}", "batchsize_per_replica: 8, transforms: [{name: random_crop}]}", 1), 1)
-	if !errors.Is(err, ErrUnsupported) || !strings.Contains(err.Error(), "random_crop") {
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), `"random_crop" is not supported`) {
 		t.Fatalf("transforms: %v", err)
+	}
+	// A crop changes the sample shape: train and test must still agree.
+	withTest := strings.Replace(base, "model:", "  test: {name: synthetic, num_samples: 16, num_classes: 4, crop_size: 4, batchsize_per_replica: 8}\nmodel:", 1)
+	_, err = build(t, strings.Replace(withTest, "batchsize_per_replica: 8}", "batchsize_per_replica: 8, transforms: [{name: CenterCrop, size: 2}]}", 1), 1)
+	if !errors.Is(err, config.ErrInvalid) || !strings.Contains(err.Error(), "dataset.test samples are [1 4 4] after their transforms, dataset.train's [1 2 2]") {
+		t.Fatalf("train crop without test crop: %v", err)
+	}
+}
+
+// paramNames lists a model's params and buffers as name[shape].
+func paramNames(tk *Task) string {
+	var names []string
+	for _, p := range append(tk.Model.Params(), nn.Buffers(tk.Model)...) {
+		names = append(names, fmt.Sprint(p.Name, p.Value.Shape))
+	}
+	return strings.Join(names, " ")
+}
+
+func TestBuildMLPWithBatchNormInClassyVisionOrder(t *testing.T) {
+	cfg := strings.Replace(base, "{name: mlp, hidden_dims: [16, 8]}", "{name: mlp, hidden_dims: [16], use_batchnorm: true, first_batchnorm: true, dropout: 0.5}", 1)
+	tk, err := build(t, cfg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Flatten, BN(16 inputs), Linear, BN, Dropout, ReLU, Linear.
+	want := "1.weight[16] 1.bias[16] 2.weight[16 16] 2.bias[16] 3.weight[16] 3.bias[16] 6.weight[4 16] 6.bias[4] " +
+		"1.running_mean[16] 1.running_var[16] 1.num_batches_tracked[] 3.running_mean[16] 3.running_var[16] 3.num_batches_tracked[]"
+	if got := paramNames(tk); got != want {
+		t.Fatalf("params %s\nwant %s", got, want)
+	}
+}
+
+func TestBuildClassyVisionTestConfigs(t *testing.T) {
+	load := func(path string) *Task {
+		t.Helper()
+		cfg, err := config.Load([]string{path}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tk, err := Build(cfg, Options{Seed: 1, BLAS: cpu.BLAS(), WorldSize: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tk
+	}
+	mlp := load("../../configs/classy_test_mlp.json")
+	if got := strings.Join(mlp.TrainTransforms.Names(), ","); got != "Normalize" {
+		t.Errorf("mlp transforms %s", got)
+	}
+	if out, _ := mlp.Model.Cost(mlp.InputShape()); out[0] != 1000 {
+		t.Errorf("mlp outputs %v, want output_dim 1000", out)
+	}
+	res := load("../../configs/classy_test_resnet.json")
+	got := paramNames(res)
+	for _, want := range []string{"conv1.weight[64 3 7 7] bn1.weight[64]", "layer1.0.conv1.weight[64 64 1 1]", "layer1.0.conv2.weight[64 64 3 3]",
+		"layer1.0.conv3.weight[256 64 1 1]", "layer1.0.downsample.0.weight[256 64 1 1]", "fc.weight[1000 256] fc.bias[1000]", "layer1.0.bn3.running_var[256]"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("resnet params lack %s:\n%s", want, got)
+		}
+	}
+	// zero_init_bn_residuals: the block's last BatchNorm starts at 0.
+	for _, p := range res.Model.Params() {
+		if p.Name == "layer1.0.bn3.weight" && slices.ContainsFunc(p.Value.Data, func(v float32) bool { return v != 0 }) {
+			t.Error("layer1.0.bn3.weight is not zero-initialised")
+		}
+	}
+}
+
+func TestBuildResNetStages(t *testing.T) {
+	cfg := strings.Replace(base, "{name: mlp, hidden_dims: [16, 8]}", `{name: resnet, num_blocks: [1, 2], small_input: true, basic_layer: true, init_planes: 8, reduction: 1,
+  heads: [{name: fully_connected, num_classes: 4, fork_block: block1-1, in_plane: 16}]}`, 1)
+	tk, err := build(t, strings.Replace(cfg, "crop_size: 4", "crop_size: 8", 1), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := paramNames(tk)
+	for _, want := range []string{"conv1.weight[8 1 3 3]", "layer1.0.conv1.weight[8 8 3 3]", "layer2.0.conv1.weight[16 8 3 3]",
+		"layer2.0.downsample.0.weight[16 8 1 1]", "layer2.1.conv2.weight[16 16 3 3]", "fc.weight[4 16]"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("params lack %s:\n%s", want, got)
+		}
+	}
+	if strings.Contains(got, "layer1.0.downsample") || strings.Contains(got, "layer2.1.downsample") {
+		t.Errorf("identity blocks got a projection:\n%s", got)
+	}
+	if out, _ := tk.Model.Cost(tk.InputShape()); len(out) != 1 || out[0] != 4 {
+		t.Errorf("outputs %v", out)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"cohort/engine/checkpoint"
+	"cohort/engine/nn"
 	"cohort/engine/tensor"
 )
 
@@ -25,7 +26,7 @@ const (
 func (tr *Trainer) Snapshot() (checkpoint.Meta, map[string]*tensor.Tensor) {
 	s := &tr.state
 	tensors := map[string]*tensor.Tensor{}
-	for _, p := range tr.task.Model.Params() {
+	for _, p := range tr.modelState() {
 		tensors[modelPrefix+p.Name] = p.Value.Clone()
 	}
 	for name, v := range tr.task.Optimizer.State() {
@@ -58,6 +59,12 @@ func (tr *Trainer) Snapshot() (checkpoint.Meta, map[string]*tensor.Tensor) {
 	return meta, tensors
 }
 
+// modelState is what a checkpoint holds of the model: its params, then its
+// buffers (PyTorch's state_dict).
+func (tr *Trainer) modelState() []*nn.Param {
+	return append(tr.task.Model.Params(), nn.Buffers(tr.task.Model)...)
+}
+
 // partialMeterPrefix names the meter sums of an unfinished phase in Meta.Meters.
 const partialMeterPrefix = "partial."
 
@@ -71,7 +78,7 @@ func (tr *Trainer) Restore(ck *checkpoint.Checkpoint) error {
 	if m.Seed != tr.seed {
 		return fmt.Errorf("%w: %s was trained with seed %d, this run has seed %d (pass --seed %d)", ErrIncompatible, ck.Path, m.Seed, tr.seed, m.Seed)
 	}
-	for _, p := range tr.task.Model.Params() {
+	for _, p := range tr.modelState() {
 		v, ok := ck.Tensors[modelPrefix+p.Name]
 		if !ok {
 			return fmt.Errorf("%w: %s has no tensor %s%s", ErrIncompatible, ck.Path, modelPrefix, p.Name)

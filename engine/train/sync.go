@@ -3,6 +3,8 @@ package train
 import (
 	"fmt"
 	"slices"
+
+	"cohort/engine/nn"
 )
 
 // syncFromRankZero broadcasts rank 0's weights, optimizer state and position
@@ -16,6 +18,9 @@ func (tr *Trainer) syncFromRankZero() error {
 		if err := tr.comm.Broadcast(p.Value.Data, 0); err != nil {
 			return fmt.Errorf("broadcast %s from rank 0: %w", p.Name, err)
 		}
+	}
+	if err := tr.broadcastBuffers(); err != nil {
+		return err
 	}
 	state := tr.task.Optimizer.State()
 	names := make([]string, 0, len(state))
@@ -40,5 +45,19 @@ func (tr *Trainer) syncFromRankZero() error {
 	tr.state.NumUpdates = int64(pos[0]) | int64(pos[1])<<24 | int64(pos[2])<<48
 	tr.next = int(pos[3])
 	tr.resume = position{phase: tr.next, step: int(pos[4])}
+	return nil
+}
+
+// broadcastBuffers gives every rank rank 0's model buffers (BatchNorm's
+// running statistics).
+func (tr *Trainer) broadcastBuffers() error {
+	if tr.comm.Size() == 1 {
+		return nil
+	}
+	for _, b := range nn.Buffers(tr.task.Model) {
+		if err := tr.comm.Broadcast(b.Value.Data, 0); err != nil {
+			return fmt.Errorf("broadcast buffer %s from rank 0: %w", b.Name, err)
+		}
+	}
 	return nil
 }

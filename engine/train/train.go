@@ -136,8 +136,14 @@ type Trainer struct {
 	stopAgreed bool
 	dropRNG    *rand.PCG
 	pass       nn.Pass
-	x          []float32
-	y          []int32
+	// loaders make the train and the test batches.
+	loaders [2]*data.Loader
+	// overlap all-reduces gradient buckets during backward; off when
+	// BatchNorm statistics are synchronised, whose collectives run on the
+	// training goroutine and must not interleave with the buckets'.
+	overlap bool
+	// syncedBNs are the BatchNorms whose statistics go through the comm.
+	syncedBNs []*nn.BatchNorm
 }
 
 // New prepares a trainer: builds the phase list and lays gradients into
@@ -166,6 +172,25 @@ func New(t *task.Task, o Options) (*Trainer, error) {
 	}
 	tr.pass.Rand = rand.New(tr.dropRNG)
 	tr.grads = newGradBuckets(comm, tr.layers, bucketBytes, o.Profile)
+	var err error
+	if tr.loaders[0], err = data.NewLoader(t.Train, t.TrainTransforms, o.Seed, t.TrainBatch, t.TrainWorkers); err != nil {
+		return nil, fmt.Errorf("train data: %w", err)
+	}
+	if t.Test != nil {
+		if tr.loaders[1], err = data.NewLoader(t.Test, t.TestTransforms, o.Seed, t.TestBatch, t.TestWorkers); err != nil {
+			return nil, fmt.Errorf("test data: %w", err)
+		}
+	}
+	tr.overlap = true
+	if t.SyncBatchNorm && comm.Size() > 1 {
+		tr.overlap = false
+		nn.Walk(t.Model, func(l nn.Layer) {
+			if bn, ok := l.(*nn.BatchNorm); ok {
+				bn.SetStatsReducer(comm.AllReduceSum)
+				tr.syncedBNs = append(tr.syncedBNs, bn)
+			}
+		})
+	}
 	tr.state = State{Trainer: tr, Task: t, Rank: comm.Rank(), World: comm.Size(), Phases: phases(t)}
 	return tr, nil
 }
@@ -247,17 +272,19 @@ func (tr *Trainer) runPhase(p Phase) error {
 	if err := tr.hooks.OnPhaseStart(s); err != nil {
 		return fmt.Errorf("hook on %s phase start: %w", p.Name(), err)
 	}
-	shape, size := ds.SampleShape(), data.SampleSize(ds)
-	if need := batch * size; len(tr.x) < need {
-		tr.x, tr.y = make([]float32, need), make([]int32, batch)
+	loader := tr.loaders[0]
+	if !p.Train {
+		loader = tr.loaders[1]
 	}
+	batches := loader.Start(p.Epoch, idx, s.Step)
+	defer batches.Close()
+	shape := loader.SampleShape()
 	for ; s.Step < s.Steps; s.Step++ {
-		b := idx[s.Step*batch : min((s.Step+1)*batch, len(idx))]
 		span := tr.prof.Begin("load batch", profile.CatData)
-		ds.Gather(b, tr.x, tr.y)
+		b := batches.Next()
 		span.End()
-		x := tensor.FromData(tr.x[:len(b)*size], append([]int{len(b)}, shape...)...)
-		y := tr.y[:len(b)]
+		x := tensor.FromData(b.X, append([]int{len(b.Y)}, shape...)...)
+		y := b.Y
 		var err error
 		if p.Train {
 			err = tr.trainStep(x, y)
@@ -267,7 +294,7 @@ func (tr *Trainer) runPhase(p Phase) error {
 		if err != nil {
 			return fmt.Errorf("%s phase %d (epoch %d) step %d: %w", p.Name(), p.Index, p.Epoch+1, s.Step+1, err)
 		}
-		samples += len(b)
+		samples += len(y)
 		if err := tr.hooks.OnStep(s); err != nil {
 			return fmt.Errorf("hook on step: %w", err)
 		}
@@ -278,6 +305,14 @@ func (tr *Trainer) runPhase(p Phase) error {
 				return err
 			}
 			return tr.preempt()
+		}
+	}
+	if p.Train && !tr.task.SyncBatchNorm {
+		// Each rank's running statistics saw only its own batches; like
+		// DDP's broadcast_buffers, all ranks take rank 0's, so the test
+		// phase and the checkpoint agree with every rank.
+		if err := tr.broadcastBuffers(); err != nil {
+			return fmt.Errorf("%s phase %d: %w", p.Name(), p.Index, err)
 		}
 	}
 	res, err := tr.reduceMeters(p, samples)
@@ -320,8 +355,21 @@ func (tr *Trainer) trainStep(x *tensor.Tensor, y []int32) error {
 	if last && s.World > 1 {
 		tr.grads.setStop(tr.stop.Load())
 		tr.grads.start()
-		t.Model.BackwardNotify(dlogits, tr.grads.ready)
+		if tr.overlap {
+			t.Model.BackwardNotify(dlogits, tr.grads.ready)
+		} else {
+			t.Model.Backward(dlogits)
+			for i := range tr.layers {
+				tr.grads.ready(i)
+			}
+		}
 		span.End()
+		for _, bn := range tr.syncedBNs {
+			if err := bn.Err(); err != nil {
+				tr.grads.wait()
+				return fmt.Errorf("synchronised batchnorm: %w", err)
+			}
+		}
 		if err := tr.grads.wait(); err != nil {
 			return err
 		}

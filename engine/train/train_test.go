@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -20,13 +21,24 @@ import (
 // trainer is tested without the config loader.
 func newTask(t *testing.T, epochs, batch, accum int, dropout float32) *task.Task {
 	t.Helper()
+	return newTaskWith(t, epochs, batch, accum, dropout, false)
+}
+
+// newTaskWith is newTask with, when batchnorm is set, a BatchNorm1d after
+// the hidden Linear.
+func newTaskWith(t *testing.T, epochs, batch, accum int, dropout float32, batchnorm bool) *task.Task {
+	t.Helper()
 	train, err := data.NewSynthetic(512, 4, []int{1, 4, 4}, 0, 1, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	test, _ := data.NewSynthetic(128, 4, []int{1, 4, 4}, 0, 1, 1)
 	rng := rand.New(rand.NewPCG(7, 7))
-	layers := []nn.Layer{nn.NewFlatten(), nn.NewLinear(cpu.BLAS(), rng, "1", 16, 32), nn.NewReLU()}
+	layers := []nn.Layer{nn.NewFlatten(), nn.NewLinear(cpu.BLAS(), rng, "1", 16, 32)}
+	if batchnorm {
+		layers = append(layers, nn.NewBatchNorm("bn", 32))
+	}
+	layers = append(layers, nn.NewReLU())
 	if dropout > 0 {
 		d, err := nn.NewDropout(dropout)
 		if err != nil {
@@ -63,9 +75,10 @@ func (r *recorder) OnPhaseEnd(s *State) error {
 	return nil
 }
 
+// weights lists the model's params and buffers.
 func weights(tk *task.Task) [][]float32 {
 	var w [][]float32
-	for _, p := range tk.Model.Params() {
+	for _, p := range append(tk.Model.Params(), nn.Buffers(tk.Model)...) {
 		w = append(w, slices.Clone(p.Value.Data))
 	}
 	return w
@@ -128,29 +141,43 @@ func TestTrainingLearnsAndReportsPhases(t *testing.T) {
 
 // Resume from a phase-end snapshot must give bit-identical weights to an
 // uninterrupted run, dropout included.
+// The same holds with BatchNorm: its running statistics travel in the
+// snapshot (and a snapshot without them is refused).
 func TestResumeIsBitIdentical(t *testing.T) {
-	full := newTask(t, 4, 32, 1, 0.2)
-	tr, _ := New(full, Options{Seed: 3})
-	if err := tr.Run(); err != nil {
-		t.Fatal(err)
-	}
+	for _, batchnorm := range []bool{false, true} {
+		t.Run(fmt.Sprintf("batchnorm=%v", batchnorm), func(t *testing.T) {
+			full := newTaskWith(t, 4, 32, 1, 0.2, batchnorm)
+			tr, _ := New(full, Options{Seed: 3})
+			if err := tr.Run(); err != nil {
+				t.Fatal(err)
+			}
 
-	// First half: stop after the train phase of epoch 2 (phase index 2).
-	half := newTask(t, 4, 32, 1, 0.2)
-	var snap *checkpoint.Checkpoint
-	stopper := &snapshotAt{phase: 2, take: func(tr *Trainer) {
-		meta, tensors := tr.Snapshot()
-		snap = &checkpoint.Checkpoint{Path: "memory", Meta: meta, Tensors: tensors}
-	}}
-	tr1, _ := New(half, Options{Seed: 3, Hooks: stopper})
-	if err := tr1.Run(); !errors.Is(err, errStop) {
-		t.Fatalf("first half: %v", err)
-	}
-	resumed := newTask(t, 4, 32, 1, 0.2)
-	tr2 := resumeAndRun(t, resumed, snap, Options{Seed: 3})
-	assertSameWeights(t, full, resumed)
-	if tr2.State().NumUpdates != tr.State().NumUpdates {
-		t.Fatalf("updates %d vs %d", tr2.State().NumUpdates, tr.State().NumUpdates)
+			// First half: stop after the train phase of epoch 2 (phase index 2).
+			half := newTaskWith(t, 4, 32, 1, 0.2, batchnorm)
+			var snap *checkpoint.Checkpoint
+			stopper := &snapshotAt{phase: 2, take: func(tr *Trainer) {
+				meta, tensors := tr.Snapshot()
+				snap = &checkpoint.Checkpoint{Path: "memory", Meta: meta, Tensors: tensors}
+			}}
+			tr1, _ := New(half, Options{Seed: 3, Hooks: stopper})
+			if err := tr1.Run(); !errors.Is(err, errStop) {
+				t.Fatalf("first half: %v", err)
+			}
+			resumed := newTaskWith(t, 4, 32, 1, 0.2, batchnorm)
+			tr2 := resumeAndRun(t, resumed, snap, Options{Seed: 3})
+			assertSameWeights(t, full, resumed)
+			if tr2.State().NumUpdates != tr.State().NumUpdates {
+				t.Fatalf("updates %d vs %d", tr2.State().NumUpdates, tr.State().NumUpdates)
+			}
+			if !batchnorm {
+				return
+			}
+			delete(snap.Tensors, "model.bn.running_var")
+			tr3, _ := New(newTaskWith(t, 4, 32, 1, 0.2, true), Options{Seed: 3})
+			if err := tr3.Restore(snap); !errors.Is(err, ErrIncompatible) || !strings.Contains(err.Error(), "no tensor model.bn.running_var") {
+				t.Fatalf("snapshot without running_var: %v", err)
+			}
+		})
 	}
 }
 
