@@ -3,6 +3,7 @@ package task
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -195,5 +196,27 @@ optimizer: {name: sgd, lr: 0.1}
 	}
 	if _, err := build(t, strings.Replace(base, "{name: mlp, hidden_dims: [16, 8]}", "{name: lenet}", 1), 1); !errors.Is(err, config.ErrInvalid) {
 		t.Fatalf("lenet on 1×4×4 samples: %v", err)
+	}
+}
+
+// Every example config loads, and those that need no download build.
+func TestExampleConfigsBuild(t *testing.T) {
+	paths, _ := filepath.Glob("../../configs/*")
+	if len(paths) < 5 {
+		t.Fatalf("found only %v", paths)
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			cfg, err := config.Load([]string{path}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.Dataset.Train.Name == "mnist" {
+				return
+			}
+			if _, err := Build(cfg, Options{Seed: 1, BLAS: cpu.BLAS(), WorldSize: 1}); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
