@@ -19,6 +19,10 @@ import (
 // by a small batch variance (seen 4e-7).
 const tolBlock = 4e-6
 
+// tolBottleneck is tolBlock for bottlenecks: three convolution+BN stages,
+// the middle one only two channels wide (seen 1.4e-5).
+const tolBottleneck = 3e-5
+
 // layersOracle rebuilds the layers of s in gorgonia (training mode: batch
 // statistics) and returns the output and one node per param, in
 // s.Params() order.
@@ -59,19 +63,27 @@ func blockOracle(t *testing.T, o *oracle, x *G.Node, r *nn.Residual) (*G.Node, [
 	return G.Must(G.Rectify(G.Must(G.Add(main, short)))), params
 }
 
-func TestBasicBlockMatchesGorgonia(t *testing.T) {
+func TestBlocksMatchGorgonia(t *testing.T) {
 	for _, tc := range []struct {
 		in, out, stride int
 		h, w            int
+		mid             int // > 0: a bottleneck through mid channels
 	}{
-		{3, 3, 1, 6, 5}, // identity shortcut
-		{2, 4, 2, 7, 6}, // conv1×1-BN shortcut, odd size
-		{3, 5, 1, 5, 5}, // projection for the channel change only
+		{3, 3, 1, 6, 5, 0}, // identity shortcut
+		{2, 4, 2, 7, 6, 0}, // conv1×1-BN shortcut, odd size
+		{3, 5, 1, 5, 5, 0}, // projection for the channel change only
+		{4, 4, 1, 5, 4, 2}, // bottleneck, identity shortcut
+		{3, 8, 2, 7, 6, 2}, // bottleneck, strided projection
 	} {
-		t.Run(fmt.Sprintf("%d→%d s%d", tc.in, tc.out, tc.stride), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%d→%d s%d mid%d", tc.in, tc.out, tc.stride, tc.mid), func(t *testing.T) {
 			const n = 3
-			rng := rand.New(rand.NewPCG(91, uint64(tc.out)))
+			rng := rand.New(rand.NewPCG(91, uint64(tc.out+100*tc.mid)))
 			block := nn.NewBasicBlock(cpu.BLAS(), rng, "layer1.0", tc.in, tc.out, tc.stride)
+			tol := tolBlock
+			if tc.mid > 0 {
+				block = nn.NewBottleneck(cpu.BLAS(), rng, "layer1.0", tc.in, tc.mid, tc.out, tc.stride)
+				tol = tolBottleneck
+			}
 			for _, p := range block.Params() {
 				if strings.Contains(p.Name, "bn") || strings.HasPrefix(p.Name, "layer1.0.downsample.1") {
 					copy(p.Value.Data, randn(rng, p.Value.Len())) // γ and β off 1 and 0
@@ -90,10 +102,10 @@ func TestBasicBlockMatchesGorgonia(t *testing.T) {
 			checkClose(t, "y", y.Data, forwardValue(t, x, func(o *oracle, x *G.Node) *G.Node {
 				y, _ := blockOracle(t, o, x, block)
 				return y
-			}), tolBlock)
-			checkClose(t, "dx", block.Backward(tensor.FromData(r, y.Shape...)).Data, grad(t, gx), tolBlock)
+			}), tol)
+			checkClose(t, "dx", block.Backward(tensor.FromData(r, y.Shape...)).Data, grad(t, gx), tol)
 			for i, p := range block.Params() {
-				checkClose(t, p.Name, p.Grad.Data, grad(t, gparams[i]), tolBlock)
+				checkClose(t, p.Name, p.Grad.Data, grad(t, gparams[i]), tol)
 			}
 		})
 	}
