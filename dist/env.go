@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"cohort/dist/rendezvous"
 	"cohort/dist/slurm"
 )
 
@@ -40,6 +41,14 @@ const (
 	// EnvAllowNoToken lets a multi-node step rendezvous without a token
 	// (anyone who reaches the port could join or abort the run).
 	EnvAllowNoToken = "COHORT_ALLOW_NO_TOKEN"
+	// EnvRdzvUser and EnvRdzvPassword are the job's own NATS user on an
+	// external server (instead of the token towards NATS), whose
+	// permissions confine it to the job's subjects (cohort rdzv-config).
+	EnvRdzvUser     = "COHORT_RDZV_USER"
+	EnvRdzvPassword = "COHORT_RDZV_PASSWORD"
+	// EnvRdzvCreds is a NATS credentials file (user JWT and nkey seed) for
+	// an external server in operator mode.
+	EnvRdzvCreds = "COHORT_RDZV_CREDS"
 )
 
 // Kinds of environment.
@@ -56,8 +65,11 @@ var ErrEnv = errors.New("dist: bad environment")
 type Env struct {
 	Kind                                             string
 	Rank, LocalRank, WorldSize, LocalWorldSize, Node int
-	RdzvURL, Token, RunID                            string
-	RdzvTimeout                                      time.Duration
+	RdzvURL, RunID                                   string
+	// Auth is what the rank presents to NATS; its token also keys the
+	// data plane.
+	Auth        rendezvous.Auth
+	RdzvTimeout time.Duration
 	// ServeRdzv: this process starts the rendezvous server (under srun,
 	// the first task of the first node), listening on RdzvListen.
 	ServeRdzv  bool
@@ -106,9 +118,13 @@ func slurmEnv(getenv func(string) string) (Env, error) {
 	if err != nil {
 		return Env{}, fmt.Errorf("%w: %w", ErrEnv, err)
 	}
+	auth, err := rdzvAuth(getenv)
+	if err != nil {
+		return Env{}, err
+	}
 	e := Env{
 		Kind: KindSLURM, Rank: se.Rank, LocalRank: se.LocalRank, WorldSize: se.WorldSize,
-		LocalWorldSize: se.LocalWorldSize, Node: se.NodeRank, Token: getenv(EnvToken),
+		LocalWorldSize: se.LocalWorldSize, Node: se.NodeRank, Auth: auth,
 		RunID: "slurm-" + se.JobID + "-" + se.StepID, JobID: se.JobID,
 	}
 	if t := getenv(EnvRdzvTimeout); t != "" {
@@ -119,6 +135,10 @@ func slurmEnv(getenv func(string) string) (Env, error) {
 	if url := getenv(EnvRdzvEndpoint); url != "" {
 		e.RdzvURL = url
 		return e, nil
+	}
+	if auth.User != "" || auth.CredsFile != "" {
+		return Env{}, fmt.Errorf("%w: %s or %s name a user of an external NATS server: set %s to it (the step's own server knows only the token)",
+			ErrEnv, EnvRdzvUser, EnvRdzvCreds, EnvRdzvEndpoint)
 	}
 	port := slurm.RendezvousPort(se.JobID, se.StepID)
 	if p := getenv(EnvRdzvPort); p != "" {
@@ -131,7 +151,7 @@ func slurmEnv(getenv func(string) string) (Env, error) {
 	if se.NNodes == 1 {
 		// One node: loopback is enough, and needs no token.
 		host, listen = "127.0.0.1", "127.0.0.1"
-	} else if e.Token == "" && getenv(EnvAllowNoToken) != "1" {
+	} else if e.Auth.Token == "" && getenv(EnvAllowNoToken) != "1" {
 		return Env{}, fmt.Errorf("%w: a %d-node step needs COHORT_JOB_TOKEN (the same in every task; scripts/cohort.sbatch makes one) so that nobody else who reaches %s:%d can join or abort the run; set %s=1 to accept that risk",
 			ErrEnv, se.NNodes, se.FirstHost, port, EnvAllowNoToken)
 	}
@@ -142,7 +162,11 @@ func slurmEnv(getenv func(string) string) (Env, error) {
 }
 
 func launcherEnv(getenv func(string) string) (Env, error) {
-	e := Env{Kind: KindLauncher, RdzvURL: getenv(EnvRdzvURL), Token: getenv(EnvToken), RunID: getenv(EnvRunID)}
+	auth, err := rdzvAuth(getenv)
+	if err != nil {
+		return Env{}, err
+	}
+	e := Env{Kind: KindLauncher, RdzvURL: getenv(EnvRdzvURL), Auth: auth, RunID: getenv(EnvRunID)}
 	ints := []struct {
 		name string
 		dst  *int
@@ -171,6 +195,21 @@ func launcherEnv(getenv func(string) string) (Env, error) {
 		e.RdzvTimeout = d
 	}
 	return e, nil
+}
+
+// RdzvAuth is what a rank presents to NATS, from COHORT_JOB_TOKEN,
+// COHORT_RDZV_USER, COHORT_RDZV_PASSWORD and COHORT_RDZV_CREDS.
+func RdzvAuth(getenv func(string) string) rendezvous.Auth {
+	return rendezvous.Auth{Token: getenv(EnvToken), User: getenv(EnvRdzvUser), Password: getenv(EnvRdzvPassword), CredsFile: getenv(EnvRdzvCreds)}
+}
+
+// rdzvAuth is RdzvAuth, checked.
+func rdzvAuth(getenv func(string) string) (rendezvous.Auth, error) {
+	a := RdzvAuth(getenv)
+	if err := a.Check(); err != nil {
+		return rendezvous.Auth{}, fmt.Errorf("%w: %w", ErrEnv, err)
+	}
+	return a, nil
 }
 
 // Hostname is os.Hostname, or "unknown".

@@ -41,7 +41,7 @@ func Join(ctx context.Context, env Env) (*Group, error) {
 			return nil, fmt.Errorf("%w: rendezvous listen address %q: %v", ErrEnv, env.RdzvListen, err)
 		}
 		p, _ := strconv.Atoi(port)
-		if srv, err = natsserver.Start(natsserver.Options{Host: host, Port: p, Token: env.Token}); err != nil {
+		if srv, err = natsserver.Start(natsserver.Options{Host: host, Port: p, Token: env.Auth.Token}); err != nil {
 			return nil, fmt.Errorf("rank %d starts the rendezvous server: %w (another job's step on this node may hold the port: set %s)", env.Rank, err, EnvRdzvPort)
 		}
 	}
@@ -66,7 +66,7 @@ func join(ctx context.Context, env Env) (*Group, error) {
 		return nil, fmt.Errorf("data plane: listen on %s: %w", host, err)
 	}
 	m, err := rendezvous.Join(ctx, rendezvous.Options{
-		URL: env.RdzvURL, Token: env.Token, RunID: env.RunID, WorldSize: env.WorldSize,
+		URL: env.RdzvURL, Auth: env.Auth, RunID: env.RunID, WorldSize: env.WorldSize,
 		Rank: env.Rank, Host: Hostname(), DataAddr: ln.Addr().String(), Timeout: env.RdzvTimeout,
 	})
 	if err != nil {
@@ -99,7 +99,7 @@ func join(ctx context.Context, env Env) (*Group, error) {
 	})
 	coll, err := collective.New(ringCtx, collective.Config{
 		Rank: m.Rank(), Size: env.WorldSize, Peers: addrs,
-		Secret: rendezvous.JobSecret(env.Token, env.RunID), JobID: env.RunID,
+		Secret: rendezvous.JobSecret(env.Auth.Token, env.RunID), JobID: env.RunID,
 	}, ln)
 	if err != nil {
 		if cause := context.Cause(ringCtx); cause != nil && cause != context.Canceled && cause != context.DeadlineExceeded {

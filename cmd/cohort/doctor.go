@@ -50,17 +50,20 @@ func (c *doctorCmd) Run(io streams) error {
 	if url == "" {
 		url = env.RdzvURL
 	}
-	token := os.Getenv(dist.EnvToken)
 	switch {
 	case url == "":
 		checks = append(checks, check{name: "rendezvous", info: "none needed (single process); pass --rdzv-endpoint to probe a server"})
 	case env.ServeRdzv && c.RdzvEndpoint == "":
 		checks = append(checks, check{name: "rendezvous", info: "this task would start the server at " + env.RdzvListen})
 	default:
-		if err := rendezvous.Probe(url, token, c.Timeout); err != nil {
+		auth, accepted := dist.RdzvAuth(os.Getenv), "token accepted"
+		if auth.User != "" || auth.CredsFile != "" {
+			accepted = "NATS user accepted"
+		}
+		if err := rendezvous.Probe(url, auth, c.Timeout); err != nil {
 			checks = append(checks, check{name: "rendezvous", err: err})
 		} else {
-			checks = append(checks, check{name: "rendezvous", info: url + " reachable, token accepted"})
+			checks = append(checks, check{name: "rendezvous", info: url + " reachable, " + accepted})
 		}
 	}
 	checks = append(checks, dataPlaneCheck(url))

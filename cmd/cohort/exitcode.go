@@ -24,7 +24,8 @@ const (
 	// or a checkpoint that does not fit; nothing was trained.
 	ExitUsage = 2
 	// ExitRendezvous: the process group did not form in time (the message
-	// names the missing ranks), or the NATS server refused the token.
+	// names the missing ranks), or the NATS server refused the credentials
+	// or denied the job's user one of its subjects.
 	ExitRendezvous = 3
 	// ExitPeerLost: another rank died, hung or aborted; the message names it.
 	ExitPeerLost = 4
@@ -56,7 +57,8 @@ func exitCode(err error) int {
 		return int(code)
 	case errors.Is(err, train.ErrPreempted):
 		return ExitPreempted
-	case errors.Is(err, rendezvous.ErrTimeout), errors.Is(err, rendezvous.ErrAuth), errors.Is(err, rendezvous.ErrConflict):
+	case errors.Is(err, rendezvous.ErrTimeout), errors.Is(err, rendezvous.ErrAuth), errors.Is(err, rendezvous.ErrPermission),
+		errors.Is(err, rendezvous.ErrConflict):
 		return ExitRendezvous
 	case errors.As(err, &lost), errors.As(err, &aborted):
 		return ExitPeerLost

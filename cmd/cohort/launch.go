@@ -8,6 +8,7 @@ import (
 	"syscall"
 	"time"
 
+	"cohort/dist"
 	"cohort/dist/launch"
 	"cohort/dist/slurm"
 	"cohort/hooks"
@@ -23,6 +24,8 @@ type launchCmd struct {
 	RdzvPort     int           `default:"0" help:"Port of node 0's embedded NATS server (0: any free port; set it for multi-node)."`
 	RdzvID       string        `placeholder:"ID" help:"Run namespace on the NATS server; the same on every node (default: random, single node only)."`
 	RdzvTimeout  time.Duration `default:"5m" help:"How long workers wait for all ranks to join before failing, naming the missing ones."`
+	RdzvUser     string        `env:"COHORT_RDZV_USER" placeholder:"USER" help:"The job's own NATS user on the --rdzv-endpoint server, password in COHORT_RDZV_PASSWORD (cohort rdzv-config prints the server's side)."`
+	RdzvCreds    string        `env:"COHORT_RDZV_CREDS" placeholder:"FILE" help:"NATS credentials file (user JWT and nkey seed) for an --rdzv-endpoint server in operator mode."`
 	MaxRestarts  int           `default:"0" help:"Restart the whole gang from its newest checkpoint up to K times after a failure."`
 	Grace        time.Duration `default:"3s" help:"Time between SIGTERM and SIGKILL when stopping workers."`
 	Worker       []string      `arg:"" passthrough:"partial" placeholder:"-- train ARGS" help:"The worker command, normally: -- train -c cfg.yaml [overrides]."`
@@ -48,6 +51,7 @@ func (c *launchCmd) Run(io streams) error {
 		NProcPerNode: c.NProcPerNode, NNodes: c.NNodes, NodeRank: c.NodeRank,
 		RdzvEndpoint: c.RdzvEndpoint, RdzvHost: c.RdzvHost, RdzvPort: c.RdzvPort, RdzvID: c.RdzvID,
 		RdzvTimeout: c.RdzvTimeout, MaxRestarts: c.MaxRestarts, Token: os.Getenv("COHORT_JOB_TOKEN"),
+		RdzvUser: c.RdzvUser, RdzvPassword: os.Getenv(dist.EnvRdzvPassword), RdzvCreds: c.RdzvCreds,
 		Grace: c.Grace, Binary: self, WorkerArgs: args, Env: os.Environ(),
 		Stdout: io.Out, Stderr: io.Err, PassRank0Stderr: hooks.IsTerminal(os.Stderr), Signals: sigs,
 		GPUs: launch.DetectGPUs(os.Getenv),

@@ -24,6 +24,8 @@ type cli struct {
 	Plot    plotCmd    `cmd:"" help:"Redraw a run's loss/accuracy/throughput PNGs from its metrics.jsonl."`
 	Doctor  doctorCmd  `cmd:"" help:"Check environment, rendezvous server and token, data plane, GPUs and datasets."`
 	Version versionCmd `cmd:"" help:"Print version, Go version, build tags and BLAS."`
+
+	RdzvConfig rdzvConfigCmd `cmd:"" help:"Print a nats-server authorization block giving a job a NATS user confined to its own subjects."`
 }
 
 // streams are where commands write; tests replace them.

@@ -12,13 +12,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
+	neturl "net/url"
 	"os"
 	"strconv"
 	"time"
 
 	"cohort/dist"
 	"cohort/dist/natsserver"
+	"cohort/dist/rendezvous"
 )
 
 // ErrOptions marks bad launcher flags.
@@ -40,6 +41,10 @@ type Options struct {
 	// Token is the job secret (COHORT_JOB_TOKEN); generated when empty on
 	// a single node.
 	Token string
+	// RdzvUser and RdzvPassword, or RdzvCreds (a NATS credentials file),
+	// are the job's own user on the external server RdzvEndpoint; the
+	// workers present it instead of the token.
+	RdzvUser, RdzvPassword, RdzvCreds string
 	// Grace is how long workers get between SIGTERM and SIGKILL.
 	Grace time.Duration
 	// Binary is the worker executable (normally this cohort binary).
@@ -70,6 +75,11 @@ func (o *Options) check() error {
 		return fmt.Errorf("%w: no worker command; usage: cohort launch --nproc-per-node N -- train -c cfg.yaml", ErrOptions)
 	case o.MaxRestarts < 0:
 		return fmt.Errorf("%w: --max-restarts %d must be ≥ 0", ErrOptions, o.MaxRestarts)
+	case (o.RdzvUser != "" || o.RdzvCreds != "") && o.RdzvEndpoint == "":
+		return fmt.Errorf("%w: --rdzv-user and --rdzv-creds are for an external NATS server: add --rdzv-endpoint (the embedded one knows only COHORT_JOB_TOKEN)", ErrOptions)
+	}
+	if err := (rendezvous.Auth{User: o.RdzvUser, Password: o.RdzvPassword, CredsFile: o.RdzvCreds}).Check(); err != nil {
+		return fmt.Errorf("%w: %w", ErrOptions, err)
 	}
 	if o.NNodes > 1 {
 		switch {
@@ -131,15 +141,11 @@ func Run(ctx context.Context, o Options) (int, error) {
 // attempt; each attempt gets its own run namespace so stale messages of
 // the previous gang cannot reach the new one.
 func (o *Options) workerEnv(url string, attempt int) []string {
-	runID := o.RdzvID
-	if attempt > 0 {
-		runID += "-r" + strconv.Itoa(attempt)
-	}
 	env := append([]string(nil), o.Env...)
 	env = append(env,
 		dist.EnvRdzvURL+"="+url,
 		dist.EnvToken+"="+o.Token,
-		dist.EnvRunID+"="+runID,
+		dist.EnvRunID+"="+rendezvous.AttemptID(o.RdzvID, attempt),
 		dist.EnvWorldSize+"="+strconv.Itoa(o.NNodes*o.NProcPerNode),
 		dist.EnvLocalWorldSize+"="+strconv.Itoa(o.NProcPerNode),
 		dist.EnvNodeRank+"="+strconv.Itoa(o.NodeRank),
@@ -150,22 +156,21 @@ func (o *Options) workerEnv(url string, attempt int) []string {
 	if o.RdzvTimeout > 0 {
 		env = append(env, dist.EnvRdzvTimeout+"="+o.RdzvTimeout.String())
 	}
+	for _, v := range []struct{ name, value string }{
+		{dist.EnvRdzvUser, o.RdzvUser}, {dist.EnvRdzvPassword, o.RdzvPassword}, {dist.EnvRdzvCreds, o.RdzvCreds},
+	} {
+		if v.value != "" {
+			env = append(env, v.name+"="+v.value)
+		}
+	}
 	if attempt > 0 {
 		env = append(env, "COHORT_RESUME=auto")
 	}
-	if u, err := hostOf(url); err == nil {
-		env = append(env, "MASTER_ADDR="+u)
+	// Parsed: the URL may carry a user and password.
+	if u, err := neturl.Parse(url); err == nil && u.Hostname() != "" {
+		env = append(env, "MASTER_ADDR="+u.Hostname())
 	}
 	return env
-}
-
-func hostOf(url string) (string, error) {
-	const prefix = "nats://"
-	if len(url) <= len(prefix) {
-		return "", ErrOptions
-	}
-	host, _, err := net.SplitHostPort(url[len(prefix):])
-	return host, err
 }
 
 func randomHex(n int) string {

@@ -20,8 +20,9 @@ const (
 )
 
 // dial connects to o.URL, retrying until ctx ends: under a batch scheduler
-// the server may come up after its workers. A rejected token is final.
-// Errors the connection meets later go to onErr instead of stderr.
+// the server may come up after its workers. Rejected credentials are final.
+// Errors the connection meets later go to onErr instead of stderr; a
+// subject the server denies is one of them (nats.ErrPermissionViolation).
 func dial(ctx context.Context, o Options, start time.Time, onErr func(error)) (*nats.Conn, error) {
 	opts := []nats.Option{
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { onErr(err) }),
@@ -37,10 +38,10 @@ func dial(ctx context.Context, o Options, start time.Time, onErr func(error)) (*
 		nats.ReconnectWait(100 * time.Millisecond),
 		nats.ReconnectJitter(50*time.Millisecond, 50*time.Millisecond),
 		nats.NoCallbacksAfterClientClose(),
+		// Under the run's prefix, a job's permissions cover its inboxes.
+		nats.CustomInboxPrefix(inboxPrefix(o.RunID)),
 	}
-	if o.Token != "" {
-		opts = append(opts, nats.Token(o.Token))
-	}
+	opts = append(opts, o.natsOptions()...)
 	backoff := 50 * time.Millisecond
 	for {
 		d := &recordingDialer{Dialer: net.Dialer{Timeout: dialTimeout}}
@@ -55,12 +56,12 @@ func dial(ctx context.Context, o Options, start time.Time, onErr func(error)) (*
 			err = d.last
 		}
 		if errors.Is(err, nats.ErrAuthorization) {
-			return nil, fail(fmt.Sprintf("rendezvous %s: NATS at %s rejected the token: check COHORT_JOB_TOKEN", o.RunID, o.URL), ErrAuth, err)
+			return nil, fail(fmt.Sprintf("rendezvous %s: NATS at %s %s", o.RunID, redact(o.URL), o.rejected()), ErrAuth, err)
 		}
 		select {
 		case <-ctx.Done():
 			msg := fmt.Sprintf("rendezvous %s: NATS at %s unreachable after %s; last error: %v",
-				o.RunID, o.URL, time.Since(start).Round(100*time.Millisecond), err)
+				o.RunID, redact(o.URL), time.Since(start).Round(100*time.Millisecond), err)
 			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 				return nil, fail(msg, ErrTimeout, err)
 			}

@@ -3,9 +3,19 @@
 // exchanges heartbeats and aborts, Exchange all-gathers small blobs (an NCCL
 // unique id). NATS carries only this control traffic, never tensors.
 //
-// Every subject lives under cohort.<RunID>., and every message also carries
-// the run ID and is dropped if it names another run, so two runs sharing a
-// server never mix.
+// Every subject lives under cohort.<RunID>., nats.go's request inboxes
+// included (cohort.<RunID>._INBOX), and every message also carries the run
+// ID and is dropped if it names another run, so two runs sharing a server
+// never mix.
+//
+// # Jobs sharing a server
+//
+// Apart from the shared token, a job may present a NATS user of its own
+// (Auth). A server whose users may publish and subscribe only under their
+// job's prefix (Permissions; AuthorizationConfig writes the block) keeps
+// jobs from even seeing each other's subjects. A subject the server denies
+// fails the worker at once with ErrPermission, naming the subject and the
+// pattern to allow, rather than at the rendezvous timeout.
 //
 // # Protocol
 //

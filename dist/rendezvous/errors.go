@@ -11,8 +11,12 @@ var (
 	// ErrTimeout reports a rendezvous or exchange that did not complete in
 	// time, including a NATS server that never became reachable.
 	ErrTimeout = errors.New("rendezvous: timed out")
-	// ErrAuth reports a NATS server that rejected the token.
-	ErrAuth = errors.New("rendezvous: token rejected")
+	// ErrAuth reports a NATS server that rejected the credentials: the
+	// token, the user and password, or the credentials file.
+	ErrAuth = errors.New("rendezvous: credentials rejected")
+	// ErrPermission reports a NATS server that denied the job's user one
+	// of the run's subjects (see Permissions).
+	ErrPermission = errors.New("rendezvous: permission denied")
 	// ErrConflict reports workers that cannot form one run: a rank claimed
 	// twice, a different world size, more workers than the world size.
 	ErrConflict = errors.New("rendezvous: conflicting workers")

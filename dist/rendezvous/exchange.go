@@ -42,7 +42,13 @@ func (m *Member) Exchange(ctx context.Context, key string, mine []byte) ([][]byt
 	// The sequence number keeps a repeated key's rounds apart: an earlier
 	// round may still be answering stragglers.
 	r := newRound(m.nc, subject(m.run, fmt.Sprintf("x.%s.%d", key, seq)), len(m.peers), self, m.admitExchange, false)
-	if err := r.run(ctx); err != nil {
+	rctx, stop := m.whileAllowed(ctx)
+	err := r.run(rctx)
+	stop()
+	if err != nil {
+		if denied := m.denial(); denied != nil {
+			return nil, denied
+		}
 		held := r.snapshot()
 		msg := fmt.Sprintf("rendezvous %s: exchange %s: %d/%d values after %s; %s: %v",
 			m.run, key, len(held), len(m.peers), time.Since(start).Round(time.Millisecond), m.missingRanks(held), err)

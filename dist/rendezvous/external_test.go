@@ -28,21 +28,7 @@ func natsServerBinary() (string, bool) {
 // TestExternalServer joins through a standalone nats-server, as a cluster
 // whose NATS is run outside cohort would.
 func TestExternalServer(t *testing.T) {
-	bin, ok := natsServerBinary()
-	if !ok {
-		t.Skip("nats-server not installed (Debian/Ubuntu: apt-get install nats-server); skipping the external-server test")
-	}
-	dir := t.TempDir()
-	// -p -1 picks a free port; the ports file tells us which.
-	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", "-1", "--auth", testToken, "--ports_file_dir", dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	})
-	url := waitPortsFile(t, filepath.Join(dir, filepath.Base(bin)+"_"+strconv.Itoa(cmd.Process.Pid)+".ports"))
+	url, _ := startExternal(t, "--auth", testToken)
 	opts := fixed(url, "external", 2)
 	checkAgreement(t, mustJoinAll(t, opts), opts)
 
@@ -51,6 +37,28 @@ func TestExternalServer(t *testing.T) {
 	if _, err := Join(context.Background(), bad); !errors.Is(err, ErrAuth) {
 		t.Fatalf("wrong token against nats-server: %v, want ErrAuth", err)
 	}
+}
+
+// startExternal runs a standalone nats-server on a free loopback port with
+// extra arguments until the test ends, and returns its URL; it skips the
+// test where nats-server is not installed.
+func startExternal(t *testing.T, args ...string) (string, *exec.Cmd) {
+	t.Helper()
+	bin, ok := natsServerBinary()
+	if !ok {
+		t.Skip("nats-server not installed (Debian/Ubuntu: apt-get install nats-server); skipping the external-server test")
+	}
+	dir := t.TempDir()
+	// -p -1 picks a free port; the ports file tells us which.
+	cmd := exec.Command(bin, append([]string{"-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", dir}, args...)...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return waitPortsFile(t, filepath.Join(dir, filepath.Base(bin)+"_"+strconv.Itoa(cmd.Process.Pid)+".ports")), cmd
 }
 
 // waitPortsFile returns the client URL nats-server writes once listening.

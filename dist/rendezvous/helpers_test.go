@@ -30,7 +30,7 @@ func startServer(t *testing.T) string {
 // worker is the Options of worker i in a test run.
 func worker(url, run string, world, rank, i int) Options {
 	return Options{
-		URL: url, Token: testToken, RunID: run, WorldSize: world, Rank: rank,
+		URL: url, Auth: Auth{Token: testToken}, RunID: run, WorldSize: world, Rank: rank,
 		Host: fmt.Sprintf("node%d", i), DataAddr: fmt.Sprintf("10.0.0.%d:7000", i), Timeout: 20 * time.Second,
 	}
 }

@@ -35,7 +35,7 @@ func Join(ctx context.Context, o Options) (*Member, error) {
 	self := envelope[joinRecord]{Run: o.RunID, From: rand.Text(), Body: joinRecord{
 		Rank: o.Rank, World: o.WorldSize, Host: o.Host, PID: os.Getpid(), Addr: o.DataAddr, Since: start.UnixNano(),
 	}}
-	m := &Member{run: o.RunID, url: o.URL, timeout: o.Timeout, id: self.From, exchanges: map[string]int{}}
+	m := newMember(o, self.From)
 	nc, err := dial(ctx, o, start, m.noteConnError)
 	if err != nil {
 		return nil, err
@@ -48,8 +48,14 @@ func Join(ctx context.Context, o Options) (*Member, error) {
 		return nil, err
 	}
 	r := newRound(nc, subject(o.RunID, "join"), o.WorldSize, self, admitJoin(o), true)
-	if err := r.run(ctx); err != nil {
+	rctx, stop := m.whileAllowed(ctx)
+	err = r.run(rctx)
+	stop()
+	if err != nil {
 		nc.Close()
+		if denied := m.denial(); denied != nil {
+			return nil, denied
+		}
 		if ctx.Err() == nil {
 			return nil, fmt.Errorf("rendezvous %s: %w", o.RunID, err)
 		}

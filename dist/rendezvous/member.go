@@ -1,7 +1,9 @@
 package rendezvous
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -16,11 +18,16 @@ const flushTimeout = 2 * time.Second
 // Member is this worker's place in a joined run. Its methods are safe for
 // concurrent use.
 type Member struct {
-	run     string
-	url     string
-	timeout time.Duration
-	nc      *nats.Conn
-	id      string // this worker's random ID
+	run      string
+	url      string // redacted, for messages
+	identity string // the credentials presented, for messages
+	timeout  time.Duration
+	nc       *nats.Conn
+	id       string // this worker's random ID
+	// denied ends, with the error as its cause, at the server's first
+	// denial of one of the run's subjects.
+	denied context.Context
+	deny   context.CancelCauseFunc
 	// peers and rank are set once the join completes, before Join returns.
 	peers []Peer
 	rank  int
@@ -120,12 +127,26 @@ func (m *Member) Leave() {
 	})
 }
 
+// newMember is the member that o's worker will be once joined, with id.
+func newMember(o Options, id string) *Member {
+	m := &Member{run: o.RunID, url: redact(o.URL), identity: o.identity(), timeout: o.Timeout, id: id, exchanges: map[string]int{}}
+	m.denied, m.deny = context.WithCancelCause(context.Background())
+	return m
+}
+
 // noteConnError keeps the connection's latest asynchronous error (a reset,
-// a slow-consumer drop) to explain an outage later.
+// a slow-consumer drop) to explain an outage later. A denied subject fails
+// the member at once: the round waiting on it (whileAllowed), or, once
+// joined, the liveness callback.
 func (m *Member) noteConnError(err error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.connErr = err
+	m.mu.Unlock()
+	if errors.Is(err, nats.ErrPermissionViolation) {
+		perr := m.permissionError(err)
+		m.deny(perr)
+		m.report(perr)
+	}
 }
 
 // report hands err to the liveness callback, at most once, on its own

@@ -17,10 +17,12 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // Options describes one worker's view of the run it joins.
 type Options struct {
-	// URL is the NATS server, nats://host:port.
+	// URL is the NATS server, nats://host:port. User info in it
+	// (nats://user:password@host:port, or nats://token@host:port) is what
+	// nats.go sends instead of Auth's user or token.
 	URL string
-	// Token is the server's authorization token (COHORT_JOB_TOKEN).
-	Token string
+	// Auth is what the worker presents to the NATS server.
+	Auth
 	// RunID namespaces every subject: cohort.<RunID>. It must match
 	// [A-Za-z0-9_-]{1,64}.
 	RunID string
@@ -62,6 +64,9 @@ func (o Options) normalized() (Options, error) {
 	if !namePattern.MatchString(o.RunID) {
 		return o, fmt.Errorf("%w: run ID %q must match %s", ErrInvalid, o.RunID, namePattern)
 	}
+	if err := o.checkAuth(); err != nil {
+		return o, err
+	}
 	if o.WorldSize < 1 {
 		return o, fmt.Errorf("%w: world size %d, want ≥ 1", ErrInvalid, o.WorldSize)
 	}
@@ -80,6 +85,3 @@ func (o Options) normalized() (Options, error) {
 	}
 	return o, nil
 }
-
-// subject names a subject of run; every subject is under cohort.<run>.
-func subject(run, name string) string { return "cohort." + run + "." + name }

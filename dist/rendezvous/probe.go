@@ -5,14 +5,17 @@ import (
 	"time"
 )
 
-// Probe connects to the NATS server at url with token and disconnects, for
-// `cohort doctor`: nil when it is reachable and accepts the token, an error
-// wrapping ErrAuth for a rejected token, ErrTimeout when it stays
+// Probe connects to the NATS server at url with auth and disconnects, for
+// `cohort doctor`: nil when it is reachable and accepts the credentials,
+// an error wrapping ErrAuth when it rejects them, ErrTimeout when it stays
 // unreachable for timeout (the message names the last dial error).
-func Probe(url, token string, timeout time.Duration) error {
+func Probe(url string, auth Auth, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	o := Options{URL: url, Token: token, RunID: "doctor"}
+	o := Options{URL: url, Auth: auth, RunID: "doctor"}
+	if err := o.checkAuth(); err != nil {
+		return err
+	}
 	nc, err := dial(ctx, o, time.Now(), func(error) {})
 	if err != nil {
 		return err
