@@ -99,7 +99,7 @@ func join(ctx context.Context, env Env) (*Group, error) {
 	})
 	coll, err := collective.New(ringCtx, collective.Config{
 		Rank: m.Rank(), Size: env.WorldSize, Peers: addrs,
-		Secret: rendezvous.JobSecret(env.Auth.Token, env.RunID), JobID: env.RunID,
+		Secret: rendezvous.DataPlaneSecret(env.Auth, env.RdzvURL, env.RunID), JobID: env.RunID,
 	}, ln)
 	if err != nil {
 		if cause := context.Cause(ringCtx); cause != nil && cause != context.Canceled && cause != context.DeadlineExceeded {
