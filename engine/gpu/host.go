@@ -1,0 +1,133 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"fmt"
+	"slices"
+
+	"cohort/cuda"
+	"cohort/engine/nn"
+	"cohort/engine/tensor"
+)
+
+// hostParams maps model's parameters to the device slots by name, checking
+// that model has the device model's shapes.
+func (m *Model) hostParams(model *nn.Sequential) ([]*nn.Param, error) {
+	byName := map[string]*nn.Param{}
+	for _, p := range model.Params() {
+		byName[p.Name] = p
+	}
+	out := make([]*nn.Param, len(m.slots))
+	for i, s := range m.slots {
+		p := byName[s.Name]
+		if p == nil || !slices.Equal(p.Value.Shape, s.Shape) {
+			return nil, fmt.Errorf("%w: host model has no parameter %s of shape %v", ErrInput, s.Name, s.Shape)
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
+// upload copies the initial parameters from the CPU model New planned from.
+func (m *Model) upload(q *cuda.Queue) {
+	for _, l := range m.layers {
+		cuda.Upload(q, view(m.params, l.w), l.weight.Value.Data)
+		cuda.Upload(q, view(m.params, l.b), l.bias.Value.Data)
+	}
+}
+
+// ParamsToHost copies the device parameters into the Value tensors of a
+// CPU model with the same parameter names and shapes (the one New read, or
+// one built the same way), for checkpoints and evaluation on the host.
+func (m *Model) ParamsToHost(dst *nn.Sequential) error {
+	ps, err := m.hostParams(dst)
+	if err != nil {
+		return err
+	}
+	return m.transfer("params to host", func(q *cuda.Queue) {
+		for i, s := range m.slots {
+			cuda.Download(q, ps[i].Value.Data, view(m.params, s))
+		}
+	})
+}
+
+// ParamsFromHost replaces the device parameters with src's values (a
+// resumed checkpoint, or rank 0's weights).
+func (m *Model) ParamsFromHost(src *nn.Sequential) error {
+	ps, err := m.hostParams(src)
+	if err != nil {
+		return err
+	}
+	return m.transfer("params from host", func(q *cuda.Queue) {
+		for i, s := range m.slots {
+			cuda.Upload(q, view(m.params, s), ps[i].Value.Data)
+		}
+	})
+}
+
+// ReadGrad copies the flat gradient (NumParams float32s, in Layout order)
+// to dst, after the work enqueued before it.
+func (m *Model) ReadGrad(dst []float32) error {
+	if len(dst) != m.nparams {
+		return fmt.Errorf("%w: gradient of %d values, the model has %d", ErrInput, len(dst), m.nparams)
+	}
+	return m.transfer("read gradient", func(q *cuda.Queue) { cuda.Download(q, dst, m.grads) })
+}
+
+// WriteGrad replaces the flat gradient with src (e.g. after an all-reduce).
+func (m *Model) WriteGrad(src []float32) error {
+	if len(src) != m.nparams {
+		return fmt.Errorf("%w: gradient of %d values, the model has %d", ErrInput, len(src), m.nparams)
+	}
+	return m.transfer("write gradient", func(q *cuda.Queue) { cuda.Upload(q, m.grads, src) })
+}
+
+// MomentumState returns copies of the momentum buffers named
+// "<param>.momentum_buffer", as the CPU optimizer's optim.SGD.State does
+// (empty without momentum), so checkpoints look the same from both.
+func (m *Model) MomentumState() (map[string]*tensor.Tensor, error) {
+	out := map[string]*tensor.Tensor{}
+	if m.momentum.IsZero() {
+		return out, nil
+	}
+	for _, s := range m.slots {
+		out[s.Name+".momentum_buffer"] = tensor.New(s.Shape...)
+	}
+	err := m.transfer("momentum to host", func(q *cuda.Queue) {
+		for _, s := range m.slots {
+			cuda.Download(q, out[s.Name+".momentum_buffer"].Data, view(m.momentum, s))
+		}
+	})
+	return out, err
+}
+
+// LoadMomentum restores MomentumState's output. Every buffer must be there
+// with its shape and nothing else; on error nothing changes.
+func (m *Model) LoadMomentum(src map[string]*tensor.Tensor) error {
+	want := 0
+	if !m.momentum.IsZero() {
+		want = len(m.slots)
+		for _, s := range m.slots {
+			t := src[s.Name+".momentum_buffer"]
+			if t == nil || !slices.Equal(t.Shape, s.Shape) {
+				return fmt.Errorf("%w: momentum state lacks %s.momentum_buffer of shape %v", ErrInput, s.Name, s.Shape)
+			}
+		}
+	}
+	if len(src) != want {
+		return fmt.Errorf("%w: momentum state has %d tensors, the optimizer %d", ErrInput, len(src), want)
+	}
+	return m.transfer("momentum from host", func(q *cuda.Queue) {
+		for _, s := range m.slots {
+			cuda.Upload(q, view(m.momentum, s), src[s.Name+".momentum_buffer"].Data)
+		}
+	})
+}
+
+func (m *Model) transfer(what string, f func(q *cuda.Queue)) error {
+	if err := m.dev.Do(func(q *cuda.Queue) error { f(q); return nil }); err != nil {
+		return fmt.Errorf("gpu: %s: %w", what, err)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"cohort/cuda"
+	"cohort/engine/nn"
+)
+
+// Model is an MLP on one GPU. Its methods are not safe for concurrent use
+// (a trainer drives it from one goroutine); each is one call onto the
+// device's thread.
+type Model struct {
+	dev      *cuda.Device
+	layers   []linearSpec
+	slots    []Slot
+	nparams  int
+	classes  int
+	maxBatch int
+	opt      Options
+	samples  int // since the last Stats
+
+	// Device buffers, touched only inside dev.Do.
+	params, grads, momentum cuda.Buffer    // momentum is zero without momentum
+	acts                    []cuda.Buffer  // each layer's output, after its ReLU
+	scratch                 [2]cuda.Buffer // dL/d(activations), ping-pong
+	x, labels               cuda.Buffer    // staging for host batches
+	loss, correct           cuda.Buffer    // per sample
+	stats                   cuda.Buffer    // cuda.StatsLen float64s
+	owned                   []cuda.Buffer  // everything above, for Close
+}
+
+// New copies model's Linear layers (sizes, initial weights, names) onto
+// dev and sizes every buffer for batches of up to o.MaxBatch samples. The
+// CPU model is only read; ParamsToHost writes back into it (or into another
+// model built the same way).
+func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
+	if o.MaxBatch <= 0 {
+		return nil, fmt.Errorf("%w: MaxBatch %d", ErrInput, o.MaxBatch)
+	}
+	for _, h := range []float32{o.Momentum, o.WeightDecay} {
+		if f := float64(h); math.IsNaN(f) || math.IsInf(f, 0) || f < 0 {
+			return nil, fmt.Errorf("%w: momentum %v and weight decay %v must be finite and >= 0", ErrInput, o.Momentum, o.WeightDecay)
+		}
+	}
+	if o.Nesterov && o.Momentum == 0 {
+		return nil, fmt.Errorf("%w: nesterov momentum requires momentum > 0", ErrInput)
+	}
+	specs, slots, err := plan(model)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{dev: dev, layers: specs, slots: slots, classes: specs[len(specs)-1].Out, maxBatch: o.MaxBatch, opt: o}
+	for _, s := range slots {
+		m.nparams += s.Len
+	}
+	widest := 0
+	for _, l := range specs {
+		widest = max(widest, l.Out)
+	}
+	err = dev.Do(func(q *cuda.Queue) error {
+		alloc := func(floats int) cuda.Buffer {
+			b := q.Alloc(4 * int64(floats))
+			m.owned = append(m.owned, b)
+			return b
+		}
+		m.params, m.grads = alloc(m.nparams), alloc(m.nparams)
+		q.Fill(m.grads, 0)
+		if o.Momentum != 0 {
+			m.momentum = alloc(m.nparams)
+			q.Fill(m.momentum, 0)
+		}
+		for _, l := range specs {
+			m.acts = append(m.acts, alloc(o.MaxBatch*l.Out))
+		}
+		m.scratch = [2]cuda.Buffer{alloc(o.MaxBatch * widest), alloc(o.MaxBatch * widest)}
+		m.x, m.labels = alloc(o.MaxBatch*specs[0].In), alloc(o.MaxBatch)
+		m.loss, m.correct = alloc(o.MaxBatch), alloc(o.MaxBatch)
+		m.stats = alloc(2 * cuda.StatsLen) // float64s
+		q.Fill(m.stats, 0)
+		m.upload(q)
+		return q.Sync()
+	})
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("gpu: new model: %w", err), m.Close())
+	}
+	return m, nil
+}
+
+// Close gives the model's device memory back to the device's pool.
+func (m *Model) Close() error {
+	owned := m.owned
+	m.owned = nil
+	return m.dev.Do(func(q *cuda.Queue) error {
+		for _, b := range owned {
+			q.Free(b)
+		}
+		return nil
+	})
+}
+
+// Layout lists where each parameter lives in the flat buffers.
+func (m *Model) Layout() []Slot { return cloneSlots(m.slots) }
+
+// NumParams is the length of the flat parameter and gradient buffers.
+func (m *Model) NumParams() int { return m.nparams }
+
+// InputSize is the number of float32s per sample.
+func (m *Model) InputSize() int { return m.layers[0].In }
+
+// Classes is the number of logits per sample.
+func (m *Model) Classes() int { return m.classes }
+
+// view is slot s of a flat buffer.
+func view(b cuda.Buffer, s Slot) cuda.Buffer { return cuda.Sub[float32](b, s.Offset, s.Len) }

@@ -1,0 +1,181 @@
+//go:build cuda
+
+package gpu
+
+import (
+	"fmt"
+
+	"cohort/cuda"
+)
+
+// Input is one batch: host slices (X holds N×InputSize float32s, Labels N
+// class indices), or, when DevX is not the zero Buffer, N samples already
+// on the device in DevX and DevLabels (int32), which the caller made with
+// the same Device and keeps valid; device labels are not range-checked.
+type Input struct {
+	X      []float32
+	Labels []int32
+
+	DevX, DevLabels cuda.Buffer
+	N               int
+}
+
+// batch checks in and returns its size.
+func (m *Model) batch(in Input) (int, error) {
+	n := in.N
+	if in.DevX.IsZero() {
+		n = len(in.Labels)
+		if len(in.X) != n*m.InputSize() {
+			return 0, fmt.Errorf("%w: %d input values for %d labels of %d features", ErrInput, len(in.X), n, m.InputSize())
+		}
+		for i, y := range in.Labels {
+			if y < 0 || int(y) >= m.classes {
+				return 0, fmt.Errorf("%w: label %d at index %d not in [0, %d)", ErrInput, y, i, m.classes)
+			}
+		}
+	} else if cuda.Len[float32](in.DevX) < n*m.InputSize() || cuda.Len[int32](in.DevLabels) < n {
+		return 0, fmt.Errorf("%w: device batch of %d samples does not fit its buffers", ErrInput, n)
+	}
+	if n < 1 || n > m.maxBatch {
+		return 0, fmt.Errorf("%w: batch of %d samples (1 to %d)", ErrInput, n, m.maxBatch)
+	}
+	return n, nil
+}
+
+// stage returns in's device buffers, uploading host slices first. An
+// upload waits for the work already enqueued, so device-resident batches
+// are the way to keep the host ahead of the GPU.
+func (m *Model) stage(q *cuda.Queue, in Input) (x, labels cuda.Buffer) {
+	if !in.DevX.IsZero() {
+		return in.DevX, in.DevLabels
+	}
+	cuda.Upload(q, m.x, in.X)
+	cuda.Upload(q, m.labels, in.Labels)
+	return m.x, m.labels
+}
+
+// Train runs forward, loss and backward on a batch, leaving the gradient
+// of the mean loss in the flat gradient buffer: replacing it, or added to
+// it when accumulate is set (micro-batches). Nothing waits for the GPU
+// beyond a host batch's upload.
+func (m *Model) Train(in Input, accumulate bool) error {
+	return m.run("train", in, func(q *cuda.Queue, x, labels cuda.Buffer, n int) {
+		m.forward(q, x, labels, n, true)
+		m.backward(q, x, n, accumulate)
+	})
+}
+
+// Step is Train (replacing the gradient) then ApplySGD, in one device
+// call: a whole single-rank training step.
+func (m *Model) Step(in Input, lr float32) error {
+	return m.run("step", in, func(q *cuda.Queue, x, labels cuda.Buffer, n int) {
+		m.forward(q, x, labels, n, true)
+		m.backward(q, x, n, false)
+		m.sgd(q, lr)
+	})
+}
+
+// Eval runs forward and the loss only, adding to Stats.
+func (m *Model) Eval(in Input) error {
+	return m.run("eval", in, func(q *cuda.Queue, x, labels cuda.Buffer, n int) {
+		m.forward(q, x, labels, n, false)
+	})
+}
+
+// ApplySGD updates the parameters from the flat gradient buffer with
+// learning rate lr.
+func (m *Model) ApplySGD(lr float32) error {
+	if err := m.dev.Do(func(q *cuda.Queue) error { m.sgd(q, lr); return nil }); err != nil {
+		return fmt.Errorf("gpu: sgd: %w", err)
+	}
+	return nil
+}
+
+func (m *Model) run(what string, in Input, f func(q *cuda.Queue, x, labels cuda.Buffer, n int)) error {
+	n, err := m.batch(in)
+	if err != nil {
+		return err
+	}
+	err = m.dev.Do(func(q *cuda.Queue) error {
+		x, labels := m.stage(q, in)
+		f(q, x, labels, n)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("gpu: %s: %w", what, err)
+	}
+	m.samples += n
+	return nil
+}
+
+// forward computes every layer's output and the loss statistics, and with
+// grad the gradient of the mean loss with respect to the logits, into
+// scratch[0].
+func (m *Model) forward(q *cuda.Queue, x, labels cuda.Buffer, n int, grad bool) {
+	in := x
+	for i, l := range m.layers {
+		// The bias and ReLU run after the GEMM (beta = 0) in one pass; the
+		// CPU engine adds the bias first, so results differ by rounding.
+		q.Gemm(false, true, n, l.Out, l.In, 1, in, view(m.params, l.w), 0, m.acts[i])
+		q.BiasAct(m.acts[i], view(m.params, l.b), n, l.Out, l.ReLU)
+		in = m.acts[i]
+	}
+	var dlogits cuda.Buffer
+	if grad {
+		dlogits = m.scratch[0]
+	}
+	q.SoftmaxXent(in, labels, dlogits, m.loss, m.correct, n, m.classes, 1/float32(n))
+	q.LossReduce(m.loss, m.correct, m.stats, n)
+}
+
+// backward turns scratch[0] (dL/dlogits) into parameter gradients. The
+// first layer's input gradient is never computed: the input is data.
+func (m *Model) backward(q *cuda.Queue, x cuda.Buffer, n int, accumulate bool) {
+	var beta float32
+	if accumulate {
+		beta = 1
+	}
+	cur := 0
+	for i := len(m.layers) - 1; i >= 0; i-- {
+		l, dy := m.layers[i], m.scratch[cur]
+		if l.ReLU {
+			q.ReLUBackward(dy, dy, m.acts[i], n*l.Out)
+		}
+		in := x
+		if i > 0 {
+			in = m.acts[i-1]
+		}
+		q.Gemm(true, false, l.Out, l.In, n, 1, dy, in, beta, view(m.grads, l.w))
+		q.ColSum(view(m.grads, l.b), dy, n, l.Out, accumulate)
+		if i > 0 {
+			cur = 1 - cur
+			q.Gemm(false, false, n, l.In, l.Out, 1, dy, view(m.params, l.w), 0, m.scratch[cur])
+		}
+	}
+}
+
+func (m *Model) sgd(q *cuda.Queue, lr float32) {
+	q.SGD(m.params, m.grads, m.momentum, m.nparams, lr, m.opt.Momentum, m.opt.WeightDecay, m.opt.Nesterov)
+}
+
+// Sync waits for the GPU and reports errors of earlier asynchronous work.
+func (m *Model) Sync() error {
+	return m.dev.Do(func(q *cuda.Queue) error { return q.Sync() })
+}
+
+// Stats returns the loss and accuracy sums since the last call (or New)
+// and starts new sums. It waits for the GPU.
+func (m *Model) Stats() (Stats, error) {
+	var s [cuda.StatsLen]float64
+	err := m.dev.Do(func(q *cuda.Queue) error {
+		cuda.Download(q, s[:], m.stats)
+		q.Fill(cuda.Sub[float64](m.stats, 1, cuda.StatsLen-1), 0)
+		return nil
+	})
+	if err != nil {
+		return Stats{}, fmt.Errorf("gpu: stats: %w", err)
+	}
+	out := Stats{LastLoss: s[0], LossSum: s[1], Correct: s[2], Samples: m.samples}
+	m.samples = 0
+	return out, nil
+}
