@@ -7,7 +7,7 @@ TAGS ?= $(BLAS_TAG)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GO ?= go
 
-.PHONY: help build run data test test-go test-openblas vet fuzz bench deps clean cuda vet-cuda
+.PHONY: help build run data test test-go test-openblas vet fuzz bench deps clean cuda vet-cuda gpu-carry
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -24,7 +24,7 @@ run: data build ## the main job: 2 ranks on CPU train the MNIST MLP (global batc
 deps: ## install what builds and tests need (Debian; idempotent)
 	./scripts/install-deps.sh
 
-test: vet test-go test-openblas ## everything CI runs
+test: vet vet-cuda test-go test-openblas ## everything CI runs (vet-cuda installs Debian's CUDA headers when missing)
 
 vet:
 	@out=$$(gofmt -l cmd dist cuda engine hooks); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
@@ -48,7 +48,7 @@ bench: build ## CPU training throughput against PyTorch in the same run
 # scripts/cuda/stub-cublas.sh) so the binaries run on a CUDA 13 machine. The
 # test binaries carry no BLAS tag: they need nothing beyond CUDA there.
 CUDA_STUB := bin/cuda-stub
-CUDA_TAGS ?= cuda $(TAGS)
+CUDA_TAGS ?= cuda
 CUDA_ENV := CGO_ENABLED=1 CGO_LDFLAGS="-L$(CURDIR)/$(CUDA_STUB)"
 
 cuda: vet-cuda ## bin/cohort-cuda + bin/cuda.test, bin/gpu.test for scripts/gpu-check.sh (installs the CUDA toolkit when missing)
@@ -58,11 +58,17 @@ cuda: vet-cuda ## bin/cohort-cuda + bin/cuda.test, bin/gpu.test for scripts/gpu-
 	$(CUDA_ENV) $(GO) test -c -tags cuda -ldflags '-s -w' -o bin/gpu.test ./engine/gpu
 	./scripts/cuda/check-link.sh bin/cohort-cuda bin/cuda.test bin/gpu.test
 
+gpu-carry: ## .carry/: the PyTorch GPU anchor and MNIST, for the GPU machine (carry bin/cohort-cuda bin/cuda.test bin/gpu.test .carry)
+	mkdir -p .carry/anchors .carry/mnist
+	cp $${COHORT_ANCHORS:-../shared/anchors}/torch_gpu_anchor.py .carry/anchors/
+	./scripts/fetch-mnist.sh >/dev/null
+	cp $${COHORT_DATA_DIR:-$$HOME/.cache/cohort/mnist}/*.gz .carry/mnist/
+
 vet-cuda: ## go vet the cuda-tagged packages (installs the CUDA toolkit when missing)
 	@[ -e /usr/include/cuda.h ] || ./scripts/cuda/install-toolkit.sh
-	@out=$$(gofmt -l cuda engine/gpu); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
-	$(GO) vet -tags cuda ./cuda/... ./engine/gpu/...
+	@out=$$(gofmt -l cuda engine/gpu cmd); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet -tags cuda ./cuda/... ./engine/gpu/... ./cmd/...
 	@if command -v nvcc >/dev/null; then ./scripts/cuda/gen-kernels.sh --check; else echo "nvcc not installed: committed kernels not re-checked"; fi
 
 clean:
-	rm -rf bin
+	rm -rf bin .carry

@@ -51,9 +51,9 @@ type Conv2d struct {
 	// last Forward did); coli views one image's.
 	cols, coli *tensor.Tensor
 	cached     bool
-	yi     *tensor.Tensor // view of one image's output
-	dyi    *tensor.Tensor // view of one image's output gradient
-	y, dx  *tensor.Tensor
+	yi         *tensor.Tensor // view of one image's output
+	dyi        *tensor.Tensor // view of one image's output gradient
+	y, dx      *tensor.Tensor
 }
 
 // NewConv2d returns a convolution whose params are named "<prefix>.weight"

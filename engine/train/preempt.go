@@ -24,6 +24,9 @@ func (tr *Trainer) agreeStop() (bool, error) {
 
 // preempt runs the OnPreempt hooks (rank 0 checkpoints) and stops.
 func (tr *Trainer) preempt() error {
+	if err := tr.syncHost(); err != nil {
+		return err
+	}
 	if err := tr.hooks.OnPreempt(&tr.state); err != nil {
 		return fmt.Errorf("hook on preempt: %w", err)
 	}

@@ -114,6 +114,9 @@ type Options struct {
 	Stop *atomic.Bool
 	// Profile records a timeline of the steps (nil: off, at no cost).
 	Profile *profile.Recorder
+	// Accelerator, when set, runs the model on a device instead of the
+	// task's CPU layers.
+	Accelerator Accelerator
 }
 
 // Trainer runs a task's phases.
@@ -144,6 +147,7 @@ type Trainer struct {
 	overlap bool
 	// syncedBNs are the BatchNorms whose statistics go through the comm.
 	syncedBNs []*nn.BatchNorm
+	accel     Accelerator // nil: the CPU layers
 }
 
 // New prepares a trainer: builds the phase list and lays gradients into
@@ -166,7 +170,7 @@ func New(t *task.Task, o Options) (*Trainer, error) {
 		stop = new(atomic.Bool)
 	}
 	tr := &Trainer{
-		task: t, comm: comm, hooks: hooks, seed: o.Seed, stop: stop, prof: o.Profile,
+		task: t, comm: comm, hooks: hooks, seed: o.Seed, stop: stop, prof: o.Profile, accel: o.Accelerator,
 		layers:  t.Model.Layers,
 		dropRNG: rand.NewPCG(0, 0),
 	}
@@ -179,6 +183,11 @@ func New(t *task.Task, o Options) (*Trainer, error) {
 	if t.Test != nil {
 		if tr.loaders[1], err = data.NewLoader(t.Test, t.TestTransforms, o.Seed, t.TestBatch, t.TestWorkers); err != nil {
 			return nil, fmt.Errorf("test data: %w", err)
+		}
+	}
+	if tr.accel != nil {
+		if err := tr.checkAccelerable(); err != nil {
+			return nil, err
 		}
 	}
 	tr.overlap = true
@@ -220,6 +229,11 @@ func (tr *Trainer) Run() error {
 	s := &tr.state
 	if err := tr.syncFromRankZero(); err != nil {
 		return err
+	}
+	if tr.accel != nil {
+		if err := tr.accel.FromHost(); err != nil {
+			return fmt.Errorf("weights to the device: %w", err)
+		}
 	}
 	if err := tr.hooks.OnStart(s); err != nil {
 		return fmt.Errorf("hook on start: %w", err)
@@ -321,6 +335,9 @@ func (tr *Trainer) runPhase(p Phase) error {
 	}
 	s.Result = res
 	tr.resume = position{phase: p.Index + 1}
+	if err := tr.syncHost(); err != nil {
+		return err
+	}
 	if err := tr.hooks.OnPhaseEnd(s); err != nil {
 		return fmt.Errorf("hook on %s phase end: %w", p.Name(), err)
 	}
@@ -333,6 +350,9 @@ func (tr *Trainer) trainStep(x *tensor.Tensor, y []int32) error {
 	t, s := tr.task, &tr.state
 	micro := s.Step % t.AccumSteps
 	last := micro == t.AccumSteps-1 || s.Step == s.Steps-1
+	if tr.accel != nil {
+		return tr.accelTrainStep(x.Data, y, micro, last)
+	}
 	if micro == 0 {
 		tr.grads.zero()
 	}
@@ -347,8 +367,8 @@ func (tr *Trainer) trainStep(x *tensor.Tensor, y []int32) error {
 	if err != nil {
 		return err
 	}
-	if !isFinite(loss) {
-		return fmt.Errorf("%w (%v) at update %d; lower optimizer.lr or check the data", ErrDiverged, loss, s.NumUpdates)
+	if err := tr.checkFinite(loss); err != nil {
+		return err
 	}
 	span = tr.prof.Begin("backward", profile.CatBackward)
 	dlogits := t.Loss.Backward()
@@ -405,6 +425,9 @@ func (tr *Trainer) lrAt(u int64) float64 {
 }
 
 func (tr *Trainer) testStep(x *tensor.Tensor, y []int32) error {
+	if tr.accel != nil {
+		return tr.accelTestStep(x.Data, y)
+	}
 	t, s := tr.task, &tr.state
 	tr.pass.Train = false
 	span := tr.prof.Begin("eval forward", profile.CatForward)
@@ -442,7 +465,13 @@ func (tr *Trainer) reduceMeters(p Phase, samples int) (*PhaseResult, error) {
 	return res, nil
 }
 
-func isFinite(f float32) bool { return f == f && f < 3.4e38 && f > -3.4e38 }
+// checkFinite stops a run whose training loss became NaN or infinite.
+func (tr *Trainer) checkFinite(loss float32) error {
+	if loss == loss && loss < 3.4e38 && loss > -3.4e38 {
+		return nil
+	}
+	return fmt.Errorf("%w (%v) at update %d; lower optimizer.lr or check the data", ErrDiverged, loss, tr.state.NumUpdates)
+}
 
 type noHooks struct{}
 

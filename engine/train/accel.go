@@ -1,0 +1,149 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"cohort/engine/meter"
+)
+
+// Accelerator runs a task's model on a device (engine/gpu, under the cuda
+// build tag) instead of its CPU layers. The trainer keeps everything else:
+// data, the LR schedule, gradient all-reduce, stop agreement, meters and
+// checkpoints. The task's CPU model and optimizer are the host copy of the
+// device's weights and optimizer state, brought up to date (ToHost) at
+// every phase end and before a preemption checkpoint, and sent down
+// (FromHost) after a restore and rank 0's broadcast.
+type Accelerator interface {
+	// Train runs forward, loss and backward of a micro-batch, replacing
+	// the device's flat gradient, or adding to it when accumulate is set.
+	Train(x []float32, y []int32, accumulate bool) error
+	// Eval runs the forward pass and the loss of a batch.
+	Eval(x []float32, y []int32) error
+	// ReadGrad and WriteGrad copy the flat gradient to and from the host.
+	// Its layout is the trainer's gradient buckets': the last layer first,
+	// each layer's params last first.
+	ReadGrad(dst []float32) error
+	WriteGrad(src []float32) error
+	// Update applies the optimizer to the gradient with learning rate lr.
+	Update(lr float32) error
+	// Stats returns the sums since its last call: the samples' losses,
+	// how many were classified right (top-1) and how many there were, and
+	// the last batch's mean loss.
+	Stats() (DeviceStats, error)
+	// ToHost copies the weights and optimizer state into the task's model
+	// and optimizer; FromHost copies them to the device.
+	ToHost() error
+	FromHost() error
+}
+
+// DeviceStats are an Accelerator's meter sums.
+type DeviceStats struct {
+	LossSum, Correct float64
+	Samples          int
+	LastLoss         float64
+}
+
+// ErrAccelerator marks a task the accelerated trainer cannot run.
+var ErrAccelerator = errors.New("train: not supported on the accelerator")
+
+// checkAccelerable refuses what the accelerated trainer cannot meter.
+func (tr *Trainer) checkAccelerable() error {
+	if len(tr.task.TopK) > 0 && !slices.Equal(tr.task.TopK, []int{1}) {
+		return fmt.Errorf("%w: on the GPU the accuracy meter counts top-1 only; set meters.accuracy.topk: [1]", ErrAccelerator)
+	}
+	return nil
+}
+
+// accelTrainStep is trainStep on the device. Every rank reads its gradient
+// back, all-reduces it through the buckets (and the stop flag with it) and
+// writes it back before the update.
+func (tr *Trainer) accelTrainStep(x []float32, y []int32, micro int, last bool) error {
+	s := &tr.state
+	if err := tr.accel.Train(x, y, micro > 0); err != nil {
+		return err
+	}
+	if err := tr.meterDevice(); err != nil {
+		return err
+	}
+	tr.stopAgreed = last && tr.stop.Load()
+	if !last {
+		return nil
+	}
+	grad := tr.grads.flat[:len(tr.grads.flat)-1] // the last float is the stop flag
+	if n := micro + 1; s.World > 1 || n > 1 {
+		if err := tr.accel.ReadGrad(grad); err != nil {
+			return err
+		}
+		if s.World > 1 {
+			tr.grads.setStop(tr.stop.Load())
+			tr.grads.start()
+			for i := range tr.layers {
+				tr.grads.ready(i)
+			}
+			if err := tr.grads.wait(); err != nil {
+				return err
+			}
+			tr.stopAgreed = tr.grads.stopRequested()
+		}
+		if n > 1 {
+			tr.grads.scale(1 / float32(n))
+		}
+		if err := tr.accel.WriteGrad(grad); err != nil {
+			return err
+		}
+	}
+	s.LR = tr.lrAt(s.NumUpdates)
+	if err := tr.accel.Update(float32(s.LR)); err != nil {
+		return err
+	}
+	s.NumUpdates++
+	return nil
+}
+
+// accelTestStep is testStep on the device.
+func (tr *Trainer) accelTestStep(x []float32, y []int32) error {
+	if err := tr.accel.Eval(x, y); err != nil {
+		return err
+	}
+	return tr.meterDevice()
+}
+
+// meterDevice adds the device's sums to the phase's meters (loss and top-1
+// accuracy, whose states are [sum, count] and [correct, count]).
+func (tr *Trainer) meterDevice() error {
+	st, err := tr.accel.Stats()
+	if err != nil {
+		return err
+	}
+	loss := float32(st.LastLoss)
+	if err := tr.checkFinite(loss); err != nil {
+		return err
+	}
+	tr.state.Loss = loss
+	for _, m := range tr.state.Meters {
+		state := m.State()
+		switch m.(type) {
+		case *meter.Loss:
+			state[0] += float32(st.LossSum)
+		case *meter.Accuracy:
+			state[0] += float32(st.Correct)
+		}
+		state[len(state)-1] += float32(st.Samples)
+		m.SetState(state)
+	}
+	return nil
+}
+
+// syncHost brings the host copy of an accelerated model up to date, for
+// the hooks that checkpoint it.
+func (tr *Trainer) syncHost() error {
+	if tr.accel == nil {
+		return nil
+	}
+	if err := tr.accel.ToHost(); err != nil {
+		return fmt.Errorf("weights from the device: %w", err)
+	}
+	return nil
+}
