@@ -516,10 +516,17 @@ func natsServerBinary(t *testing.T) string {
 }
 
 // startNATS runs the external nats-server on 127.0.0.1:port with the
-// token and waits until it accepts connections.
+// chaos token and waits until it accepts connections.
 func startNATS(t *testing.T, bin string, port int) *exec.Cmd {
 	t.Helper()
-	srv := exec.Command(bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "--auth", chaosToken)
+	return startNATSWith(t, bin, port, "--auth", chaosToken)
+}
+
+// startNATSWith runs nats-server on 127.0.0.1:port with more arguments
+// (its auth) and waits until it accepts connections.
+func startNATSWith(t *testing.T, bin string, port int, args ...string) *exec.Cmd {
+	t.Helper()
+	srv := exec.Command(bin, append([]string{"-a", "127.0.0.1", "-p", strconv.Itoa(port)}, args...)...)
 	if err := srv.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"net"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -53,19 +52,8 @@ func TestRdzvUserLaunchOnExternalServer(t *testing.T) {
 	}
 	confFile := writeFile(t, dir, "nats.conf", conf)
 	port := freePort(t)
-	srv := exec.Command(bin, "-a", "127.0.0.1", "-p", strconv.Itoa(port), "-c", confFile)
-	if err := srv.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+	startNATSWith(t, bin, port, "-c", confFile)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	waitFor(t, 10*time.Second, "nats-server to listen", func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
 	cfg := writeFile(t, dir, "synth.yaml", synthConfig)
 	tests := []struct {
 		name, run, password string
