@@ -38,6 +38,15 @@ type Accelerator interface {
 	FromHost() error
 }
 
+// DeviceReducer is an Accelerator that averages its gradient over the
+// ranks on the device itself (NCCL), instead of through host buffers and
+// the trainer's Comm.
+type DeviceReducer interface {
+	// AllReduceGrad replaces the flat gradient by its mean over the ranks
+	// and reports whether any rank asked to stop (stop is this rank's ask).
+	AllReduceGrad(stop bool) (anyStop bool, err error)
+}
+
 // DeviceStats are an Accelerator's meter sums.
 type DeviceStats struct {
 	LossSum, Correct float64
@@ -72,7 +81,16 @@ func (tr *Trainer) accelTrainStep(x []float32, y []int32, micro int, last bool) 
 		return nil
 	}
 	grad := tr.grads.flat[:len(tr.grads.flat)-1] // the last float is the stop flag
-	if n := micro + 1; s.World > 1 || n > 1 {
+	n := micro + 1
+	if r, ok := tr.accel.(DeviceReducer); ok && n == 1 {
+		// Accumulated gradients need scaling, which only the host path
+		// does; a single micro-batch stays on the device.
+		stop, err := r.AllReduceGrad(tr.stop.Load())
+		if err != nil {
+			return err
+		}
+		tr.stopAgreed = stop
+	} else if s.World > 1 || n > 1 {
 		if err := tr.accel.ReadGrad(grad); err != nil {
 			return err
 		}

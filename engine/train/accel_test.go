@@ -105,6 +105,31 @@ func copyState(dst, src *task.Task) error {
 func (a *cpuAccel) ToHost() error   { return copyState(a.host, a.dev) }
 func (a *cpuAccel) FromHost() error { return copyState(a.dev, a.host) }
 
+// reducingAccel is a cpuAccel that averages its gradient itself, over its
+// own process group, as an NCCL-backed accelerator does on the device.
+type reducingAccel struct {
+	*cpuAccel
+	comm Comm
+}
+
+func (a *reducingAccel) AllReduceGrad(stop bool) (bool, error) {
+	var grad []float32
+	for _, p := range gradOrder(a.dev.Model) {
+		grad = append(grad, p.Grad.Data...)
+	}
+	if err := a.comm.AllReduceMean(grad); err != nil {
+		return false, err
+	}
+	flag := []float32{0}
+	if stop {
+		flag[0] = 1
+	}
+	if err := a.comm.AllReduceMax(flag); err != nil {
+		return false, err
+	}
+	return flag[0] > 0, a.WriteGrad(grad)
+}
+
 // memComm is an in-process process group: ranks are goroutines, and every
 // collective combines the ranks' buffers in rank order, so all ranks get
 // identical bytes, as the TCP ring guarantees.
@@ -198,9 +223,9 @@ func (c *memComm) Barrier() error { return c.combine(nil, func([][]float32, []fl
 
 // runRanks trains one task per rank (each made by mk) on a memComm group
 // and returns rank 0's task and phase results.
-func runRanks(t *testing.T, world int, mk func() *task.Task, accel bool) (*task.Task, []PhaseResult) {
+func runRanks(t *testing.T, world int, mk func() *task.Task, accel, deviceReduce bool) (*task.Task, []PhaseResult) {
 	t.Helper()
-	comms := newMemGroup(world)
+	comms, deviceComms := newMemGroup(world), newMemGroup(world)
 	tasks := make([]*task.Task, world)
 	recs := make([]*recorder, world)
 	errs := make([]error, world)
@@ -215,6 +240,9 @@ func runRanks(t *testing.T, world int, mk func() *task.Task, accel bool) (*task.
 				p.Value.Data[0] += 1
 			}
 			o.Accelerator = newCPUAccel(tasks[r], dev)
+			if deviceReduce {
+				o.Accelerator = &reducingAccel{cpuAccel: newCPUAccel(tasks[r], dev), comm: deviceComms[r]}
+			}
 		}
 		tr, err := New(tasks[r], o)
 		if err != nil {
@@ -232,16 +260,22 @@ func runRanks(t *testing.T, world int, mk func() *task.Task, accel bool) (*task.
 }
 
 // The accelerated trainer does what the CPU trainer does, with one rank or
-// two, with and without gradient accumulation.
+// two, with and without gradient accumulation, reducing gradients through
+// the host or on the "device".
 func TestAcceleratorMatchesCPUTrainer(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		world, accum int
-	}{{"1 rank", 1, 1}, {"1 rank, accumulating", 1, 2}, {"2 ranks", 2, 1}, {"2 ranks, accumulating", 2, 2}} {
+		deviceReduce bool
+	}{
+		{"1 rank", 1, 1, false}, {"1 rank, accumulating", 1, 2, false},
+		{"2 ranks", 2, 1, false}, {"2 ranks, accumulating", 2, 2, false},
+		{"2 ranks, device reduce", 2, 1, true}, {"2 ranks, device reduce, accumulating", 2, 2, true},
+	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mk := func() *task.Task { return newTask(t, 2, 16, tc.accum, 0) }
-			plain, plainRes := runRanks(t, tc.world, mk, false)
-			accel, accelRes := runRanks(t, tc.world, mk, true)
+			plain, plainRes := runRanks(t, tc.world, mk, false, false)
+			accel, accelRes := runRanks(t, tc.world, mk, true, tc.deviceReduce)
 			assertSameWeights(t, plain, accel)
 			if len(plainRes) != len(accelRes) {
 				t.Fatalf("%d phases vs %d", len(plainRes), len(accelRes))
