@@ -13,9 +13,8 @@ import "fmt"
 //	weights  dW = dYᵀ·X   Gemm(true,  false, out,   in,  batch, 1, dY, X, β, dW)
 //	input    dX = dY·W    Gemm(false, false, batch, in,  out,   1, dY, W, 0, dX)
 //
-// cuBLAS is column-major, and a row-major matrix is its transpose read
-// column-major, so the call computes Cᵀ = op(B)ᵀ·op(A)ᵀ with the operands
-// swapped; no data moves.
+// cuBLAS is column-major; gemmArgs maps the call onto it (Cᵀ = op(B)ᵀ·op(A)ᵀ,
+// operands swapped, no data moved).
 func (q *Queue) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Buffer, beta float32, c Buffer) {
 	if !q.checkMatrix("Gemm A", m, k, a) || !q.checkMatrix("Gemm B", k, n, b) || !q.checkMatrix("Gemm C", m, n, c) {
 		return
@@ -28,12 +27,6 @@ func (q *Queue) Gemm(transA, transB bool, m, n, k int, alpha float32, a, b Buffe
 		q.fail(fmt.Errorf("%w: Gemm with k = 0", ErrArgument))
 		return
 	}
-	lda, ldb := k, n // leading dimensions: the stored row lengths
-	if transA {
-		lda = m
-	}
-	if transB {
-		ldb = k
-	}
-	q.fail(q.blas.sgemm(transB, transA, n, m, k, alpha, b.ptr, ldb, a.ptr, lda, beta, c.ptr, n))
+	g := gemmArgs(transA, transB, m, n, k)
+	q.fail(q.blas.sgemm(g.TransFirst, g.TransSecond, g.M, g.N, g.K, alpha, b.ptr, g.LdFirst, a.ptr, g.LdSecond, beta, c.ptr, g.LdC))
 }

@@ -126,13 +126,21 @@ func (q *Queue) launch(name string, fn cu.Function, gridX, gridY, blockX, blockY
 	}
 }
 
-// elementwiseBlock is the block size of the grid-stride kernels.
-const elementwiseBlock = 256
+// elementwiseBlock is the block size of the grid-stride kernels, and
+// blocksPerSM how many of them a launch gives each SM at most.
+const elementwiseBlock, blocksPerSM = 256, 16
 
 // gridFor is a grid-stride launch's block count for n elements: enough
 // blocks to fill every SM several times over, no more than n needs.
 func (q *Queue) gridFor(n int) int {
-	return max(1, min((n+elementwiseBlock-1)/elementwiseBlock, q.sms*16))
+	return max(1, min((n+elementwiseBlock-1)/elementwiseBlock, q.sms*blocksPerSM))
+}
+
+// maxElements bounds the elements of one kernel operand. The kernels index
+// with int, and a grid-stride loop steps i past the last element by up to
+// the grid's thread count, which must not overflow.
+func (q *Queue) maxElements() int64 {
+	return math.MaxInt32 - int64(q.sms)*blocksPerSM*elementwiseBlock
 }
 
 // checkMatrix fails the queue unless rows×cols float32 (or int32) values fit
@@ -142,7 +150,7 @@ func (q *Queue) checkMatrix(op string, rows, cols int, bufs ...Buffer) bool {
 		return false
 	}
 	n := int64(rows) * int64(cols)
-	if rows < 0 || cols < 0 || n > math.MaxInt32 {
+	if rows < 0 || cols < 0 || n > q.maxElements() {
 		q.fail(fmt.Errorf("%w: %s: %d×%d", ErrArgument, op, rows, cols))
 		return false
 	}
@@ -203,6 +211,11 @@ func (q *Queue) SoftmaxXent(logits, labels, dlogits, loss, correct Buffer, rows,
 		return
 	}
 	const rowsPerBlock = 8 // one warp per row
+	if rows > math.MaxInt32/32-rowsPerBlock {
+		// The kernel's thread index, 32 per row, is an int.
+		q.fail(fmt.Errorf("%w: SoftmaxXent over %d rows", ErrArgument, rows))
+		return
+	}
 	q.launch("softmax_xent", q.k.softmaxXent, (rows+rowsPerBlock-1)/rowsPerBlock, 1, 32*rowsPerBlock, 1,
 		argPtr(logits), argPtr(labels), argPtr(dlogits), argPtr(loss), argPtr(correct), argInt(rows), argInt(cols), argF32(scale))
 }

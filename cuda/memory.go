@@ -50,33 +50,46 @@ func Sub[T Elem](b Buffer, off, n int) Buffer {
 // same sizes every time, and cuMemAlloc/cuMemFree synchronize the device.
 type pool struct {
 	free map[int64][]cu.DevicePtr
-	// live maps every allocation made (cached or in use) to its size, so
-	// Free can reject views and close can release everything.
-	live map[cu.DevicePtr]int64
+	// live holds every allocation made (cached or in use), so Free can
+	// reject views and second frees and close can release everything.
+	live map[cu.DevicePtr]allocation
+}
+
+type allocation struct {
+	bytes  int64
+	cached bool // in free, not handed out
 }
 
 func newPool() *pool {
-	return &pool{free: map[int64][]cu.DevicePtr{}, live: map[cu.DevicePtr]int64{}}
+	return &pool{free: map[int64][]cu.DevicePtr{}, live: map[cu.DevicePtr]allocation{}}
 }
 
 func (p *pool) get(bytes int64) (Buffer, error) {
 	if list := p.free[bytes]; len(list) > 0 {
 		ptr := list[len(list)-1]
 		p.free[bytes] = list[:len(list)-1]
+		p.live[ptr] = allocation{bytes: bytes}
 		return Buffer{ptr: ptr, bytes: bytes}, nil
 	}
 	ptr, err := cu.MemAlloc(bytes)
 	if err != nil {
 		return Buffer{}, fmt.Errorf("%w: cuMemAlloc(%d bytes): %w", ErrDriver, bytes, err)
 	}
-	p.live[ptr] = bytes
+	p.live[ptr] = allocation{bytes: bytes}
 	return Buffer{ptr: ptr, bytes: bytes}, nil
 }
 
+// put caches b. A second Free of the same buffer is refused: it would hand
+// one allocation to two later Allocs, which would then overwrite each other.
 func (p *pool) put(b Buffer) error {
-	if size, ok := p.live[b.ptr]; !ok || size != b.bytes {
+	a, ok := p.live[b.ptr]
+	if !ok || a.bytes != b.bytes {
 		return fmt.Errorf("%w: Free of a buffer that is not a whole allocation", ErrArgument)
 	}
+	if a.cached {
+		return fmt.Errorf("%w: Free of a buffer already freed", ErrArgument)
+	}
+	p.live[b.ptr] = allocation{bytes: b.bytes, cached: true}
 	p.free[b.bytes] = append(p.free[b.bytes], b.ptr)
 	return nil
 }
@@ -89,7 +102,7 @@ func (p *pool) release() error {
 			first = fmt.Errorf("%w: cuMemFree: %w", ErrDriver, err)
 		}
 	}
-	p.live, p.free = map[cu.DevicePtr]int64{}, map[int64][]cu.DevicePtr{}
+	p.live, p.free = map[cu.DevicePtr]allocation{}, map[int64][]cu.DevicePtr{}
 	return first
 }
 

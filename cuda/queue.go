@@ -146,7 +146,8 @@ func (q *Queue) Alloc(bytes int64) Buffer {
 
 // Free gives a buffer from Alloc back to the pool. Work already enqueued
 // that uses it still runs first: the pool hands it out again only to later
-// operations on the same stream.
+// operations on the same stream. Freeing a view, or a buffer twice, fails
+// with ErrArgument.
 func (q *Queue) Free(b Buffer) {
 	if q.err == nil && !b.IsZero() {
 		q.fail(q.pool.put(b))

@@ -5,6 +5,9 @@
 # device tool:
 #   run command="bash scripts/gpu-check.sh" timeout_s=420
 #       carry=["bin/cohort-cuda","bin/cuda.test","bin/gpu.test",".carry"]
+# Everything that travels, tracked files and carry together, must stay under
+# the tool's 64 MiB: the carry is about 48 MB (the binaries 36, MNIST 12), so
+# no stray build output may be tracked (cmd/cohort/cohort was, 31 MB).
 # It builds nothing and changes no GPU setting. It runs the CUDA kernel and
 # GEMM tests and the GPU-vs-CPU model tests, trains MNIST on the GPU (one
 # rank, to the CPU backend's accuracy; two ranks sharing the GPU over the
@@ -47,7 +50,9 @@ for a in shared/anchors/torch_gpu_anchor.py .carry/anchors/torch_gpu_anchor.py .
 	[ -z "$anchor" ] && [ -f "$a" ] && anchor=$a
 done
 
-step nvidia-smi 15 nvidia-smi -L
+# The compute mode matters to the two-rank step: under Exclusive_Process a
+# second process cannot open the GPU the first one holds.
+step nvidia-smi 15 nvidia-smi --query-gpu=index,name,compute_mode,driver_version,memory.used,memory.total --format=csv
 step cuda.test 50 bin/cuda.test -test.v -test.count=1
 step gpu.test 50 bin/gpu.test -test.v -test.count=1 -test.skip '^TestThroughput$'
 step bench 50 env COHORT_GPU_BENCH=1 bin/gpu.test -test.v -test.count=1 -test.run '^TestThroughput$'
@@ -93,10 +98,12 @@ done
 # Cohort's gpu-bench lines against the anchor's JSON lines of the same run.
 python3 - "$log/bench.log" "$log/anchor.log" <<'PY'
 import json, re, sys
-cohort = []
+cohort, gemm = [], []
 for line in open(sys.argv[1], errors="replace"):
     if line.startswith("gpu-bench "):
         cohort.append(dict(kv.split("=", 1) for kv in line.split()[1:]))
+    elif line.startswith("gpu-bench-gemm "):
+        gemm.append(line.strip())  # weights sit 8 bytes off 16 in the flat layout
 torch = {}
 try:
     for line in open(sys.argv[2], errors="replace"):
@@ -117,6 +124,7 @@ for c in cohort:
     print(f"{'784-%s-%s-10' % (c['hidden'], c['hidden']):<18}{b:>6} {mode:<5}{s:>12,.0f}{e[0]}{e[1]}{g[0]}{g[1]}")
 if not cohort:
     print("(no gpu-bench lines: the bench step failed)")
+print("\n".join(gemm))
 PY
 for r in "${results[@]}"; do
 	case "$r" in PASS | "NOT BUILT"*) ;; *) exit 1 ;; esac

@@ -7,7 +7,9 @@
 // - (x[label] - m) with m the row max, correct[r] = 1 when no logit is
 // strictly above the label's (ties count for the sample, as Cohort's
 // accuracy meter does), and, when dlogits is not null, dlogits =
-// softmax·scale - onehot·scale, rounded as the CPU engine does it.
+// softmax·scale - onehot·scale. The exponentials are summed in float, where
+// the CPU engine sums them in float64, and nvcc may fuse the last multiply
+// and subtract: results agree with the CPU to rounding, not bit for bit.
 extern "C" __global__ void cohort_softmax_xent(const float* __restrict__ logits, const int* __restrict__ labels,
                                                float* __restrict__ dlogits, float* __restrict__ loss,
                                                int* __restrict__ correct, int rows, int cols, float scale)

@@ -28,6 +28,9 @@ func TestThroughput(t *testing.T) {
 		{512, 128, 300, false}, {512, 1024, 300, false}, {512, 8192, 200, false},
 		{4096, 4096, 60, false}, {4096, 4096, 100, true},
 	}
+	for _, tf32 := range []bool{false, true} {
+		benchGemmAlignment(t, tf32)
+	}
 	for _, c := range cases {
 		ms, err := benchCase(t, c.hidden, c.batch, c.steps, c.tf32)
 		if err != nil {
@@ -97,4 +100,53 @@ func benchCase(t *testing.T, hidden, batch, steps int, tf32 bool) (float64, erro
 	}
 	t.Logf("hidden %d batch %d: last loss %.4f", hidden, batch, st.LastLoss)
 	return float64(el.Microseconds()) / 1e3 / float64(steps), nil
+}
+
+// benchGemmAlignment times a 4096³ GEMM on 16-byte-aligned operands and on
+// operands 8 bytes off, as the flat parameter layout places every weight
+// matrix (a bias of even length comes first). It prints one line per case:
+//
+//	gpu-bench-gemm size=4096 math=fp32 offset_bytes=8 ms=2.8000
+//
+// A large gap says the layout should pad each parameter to 16 bytes.
+func benchGemmAlignment(t *testing.T, tf32 bool) {
+	const size, reps = 4096, 10
+	mode := "fp32"
+	if tf32 {
+		mode = "tf32"
+	}
+	for _, off := range []int{0, 2} { // in floats
+		var el time.Duration
+		err := testDev.Do(func(q *cuda.Queue) error {
+			q.SetTF32(tf32)
+			defer q.SetTF32(false)
+			bufs := make([]cuda.Buffer, 3)
+			for i := range bufs {
+				bufs[i] = q.Alloc(4 * int64(size*size+off))
+				q.Fill(bufs[i], 1)
+				defer q.Free(bufs[i])
+			}
+			if err := q.Err(); err != nil {
+				return err // no views of buffers that were not made
+			}
+			a, b, c := cuda.Sub[float32](bufs[0], off, size*size), cuda.Sub[float32](bufs[1], off, size*size), cuda.Sub[float32](bufs[2], off, size*size)
+			for range 2 { // warm-up: kernel selection, clocks
+				q.Gemm(false, true, size, size, size, 1, a, b, 0, c)
+			}
+			if err := q.Sync(); err != nil {
+				return err
+			}
+			start := time.Now()
+			for range reps {
+				q.Gemm(false, true, size, size, size, 1, a, b, 0, c)
+			}
+			err := q.Sync()
+			el = time.Since(start)
+			return err
+		})
+		if err != nil {
+			t.Fatalf("gemm %s offset %d: %v", mode, off, err)
+		}
+		fmt.Printf("gpu-bench-gemm size=%d math=%s offset_bytes=%d ms=%.4f\n", size, mode, 4*off, float64(el.Microseconds())/1e3/reps)
+	}
 }

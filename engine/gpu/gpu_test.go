@@ -245,3 +245,138 @@ func TestInputErrors(t *testing.T) {
 		t.Error("ReadGrad accepted a short buffer")
 	}
 }
+
+// TestStepDeviceInput runs Step (train and update in one call) on batches
+// already on the device, with Nesterov momentum and weight decay, against
+// the CPU engine; the batch is smaller than MaxBatch.
+func TestStepDeviceInput(t *testing.T) {
+	r, seed := newRand(t)
+	const in, classes, n, lr = 30, 6, 50, 0.05
+	cpu := mlp(seed, in, 40, classes)
+	gm, err := New(testDev, cpu, Options{MaxBatch: 64, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gm.Close()
+	opt, err := optim.NewSGD(cpu.Params(), 0.9, 5e-4, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dx, dy cuda.Buffer
+	if err := testDev.Do(func(q *cuda.Queue) error {
+		dx, dy = q.Alloc(4*n*in), q.Alloc(4*n)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer testDev.Do(func(q *cuda.Queue) error { q.Free(dx); q.Free(dy); return nil })
+	for step := range 3 {
+		x, y := randBatch(r, n, in, classes)
+		want, _ := cpuStep(t, cpu, x, y, false)
+		opt.Step(lr)
+		if err := testDev.Do(func(q *cuda.Queue) error {
+			cuda.Upload(q, dx, x)
+			cuda.Upload(q, dy, y)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := gm.Step(Input{DevX: dx, DevLabels: dy, N: n}, lr); err != nil {
+			t.Fatal(err)
+		}
+		st, err := gm.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d := math.Abs(st.LastLoss - float64(want)); st.Samples != n || !(d <= 1e-5*math.Abs(float64(want))) {
+			t.Errorf("step %d: loss %v over %d samples, CPU %v over %d", step, st.LastLoss, st.Samples, want, n)
+		}
+	}
+	host := mlp(seed+1, in, 40, classes)
+	if err := gm.ParamsToHost(host); err != nil {
+		t.Fatal(err)
+	}
+	for i, p := range host.Params() {
+		closeTo(t, "weights "+p.Name, p.Value.Data, cpu.Params()[i].Value.Data, 1e-5)
+	}
+}
+
+// TestHostRoundTrips writes gradients, parameters and momentum buffers to
+// the device and reads them back, with and without momentum (the trainer's
+// FromHost loads an empty optimizer state then).
+func TestHostRoundTrips(t *testing.T) {
+	r, seed := newRand(t)
+	for _, momentum := range []float32{0, 0.9} {
+		gm, err := New(testDev, mlp(seed, 12, 9, 5), Options{MaxBatch: 8, Momentum: momentum})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tag := fmt.Sprintf("momentum %v", momentum)
+		same := func(what string, got, want []float32) {
+			t.Helper()
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Errorf("%s: %s[%d] = %g, want %g", tag, what, i, got[i], want[i])
+					return
+				}
+			}
+		}
+		grad, back := make([]float32, gm.NumParams()), make([]float32, gm.NumParams())
+		for i := range grad {
+			grad[i] = r.Float32() - 0.5
+		}
+		if err := gm.WriteGrad(grad); err != nil {
+			t.Fatal(err)
+		}
+		if err := gm.ReadGrad(back); err != nil {
+			t.Fatal(err)
+		}
+		same("gradient", back, grad)
+
+		src, dst := mlp(seed+1, 12, 9, 5), mlp(seed+2, 12, 9, 5)
+		if err := gm.ParamsFromHost(src); err != nil {
+			t.Fatal(err)
+		}
+		if err := gm.ParamsToHost(dst); err != nil {
+			t.Fatal(err)
+		}
+		for i, p := range dst.Params() {
+			same(p.Name, p.Value.Data, src.Params()[i].Value.Data)
+		}
+
+		opt, err := optim.NewSGD(src.Params(), momentum, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		state := opt.State()
+		for _, v := range state {
+			for i := range v.Data {
+				v.Data[i] = r.Float32()
+			}
+		}
+		if err := gm.LoadMomentum(state); err != nil {
+			t.Fatalf("%s: LoadMomentum: %v", tag, err)
+		}
+		got, err := gm.MomentumState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(state) {
+			t.Errorf("%s: %d momentum buffers back, %d loaded", tag, len(got), len(state))
+		}
+		for name, v := range state {
+			if g := got[name]; g == nil {
+				t.Errorf("%s: momentum state lacks %s", tag, name)
+			} else {
+				same(name, g.Data, v.Data)
+			}
+		}
+		state["stray.momentum_buffer"] = tensor.New(1)
+		if err := gm.LoadMomentum(state); err == nil {
+			t.Errorf("%s: LoadMomentum accepted a buffer the optimizer does not have", tag)
+		}
+		if err := gm.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

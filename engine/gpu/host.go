@@ -118,6 +118,11 @@ func (m *Model) LoadMomentum(src map[string]*tensor.Tensor) error {
 	if len(src) != want {
 		return fmt.Errorf("%w: momentum state has %d tensors, the optimizer %d", ErrInput, len(src), want)
 	}
+	if want == 0 {
+		// No buffer to fill: a view of the zero Buffer would panic on the
+		// device thread and take the process with it.
+		return nil
+	}
 	return m.transfer("momentum from host", func(q *cuda.Queue) {
 		for _, s := range m.slots {
 			cuda.Upload(q, view(m.momentum, s), src[s.Name+".momentum_buffer"].Data)

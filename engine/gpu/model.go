@@ -82,6 +82,12 @@ func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 		m.loss, m.correct = alloc(o.MaxBatch), alloc(o.MaxBatch)
 		m.stats = alloc(2 * cuda.StatsLen) // float64s
 		q.Fill(m.stats, 0)
+		// NaN in the work buffers turns a read of rows no operation wrote
+		// (a batch-size mix-up) into a NaN loss, where fresh memory, often
+		// zero, would add nothing to a gradient and go unnoticed.
+		for _, b := range append([]cuda.Buffer{m.scratch[0], m.scratch[1], m.x, m.loss}, m.acts...) {
+			q.Poison(b)
+		}
 		m.upload(q)
 		return q.Sync()
 	})

@@ -11,8 +11,9 @@ check=0
 [ "${1:-}" = --check ] && check=1
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-# -lineinfo helps profilers map SASS back to source at no run-time cost.
-flags="-O3 -lineinfo -std=c++14"
+# No -lineinfo: it writes the source's absolute path into the PTX and the
+# fatbin, so the files (and --check) would depend on where the repo is.
+flags="-O3 -std=c++14"
 for src in *.cu; do
 	name=${src%.cu}
 	nvcc $flags -ptx -arch=compute_80 -o "$tmp/$name.ptx" "$src"
@@ -22,7 +23,7 @@ for src in *.cu; do
 		-o "$tmp/$name.fatbin" "$src"
 	for out in "$name.ptx" "$name.fatbin"; do
 		if [ "$check" = 1 ]; then
-			# nvcc writes no timestamps, so equal sources give equal bytes.
+			# nvcc writes no timestamps or paths, so equal sources give equal bytes.
 			cmp -s "$tmp/$out" "$out" || { echo "gen-kernels: cuda/kernels/$out is stale; rerun scripts/cuda/gen-kernels.sh" >&2; exit 1; }
 		else
 			mv "$tmp/$out" "$out"
