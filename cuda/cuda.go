@@ -6,6 +6,9 @@ package cuda
 // ErrNotBuilt, and Open never returns a Device, so the rest of the API
 // (Device.Do, Queue, Buffer) is only in the cuda build.
 
+// Built reports whether this binary was built with CUDA support.
+const Built = false
+
 // Available reports whether this binary can use a GPU.
 func Available() bool { return false }
 

@@ -9,6 +9,9 @@ import (
 	"gorgonia.org/cu"
 )
 
+// Built reports whether this binary was built with CUDA support.
+const Built = true
+
 // Available reports whether a GPU is visible to this process.
 func Available() bool {
 	n, err := cu.NumDevices()

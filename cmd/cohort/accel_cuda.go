@@ -3,10 +3,15 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"math"
+	"slices"
 
 	"cohort/cuda"
 	"cohort/dist"
+	"cohort/dist/rendezvous"
 	"cohort/engine/gpu"
 	"cohort/engine/task"
 	"cohort/engine/train"
@@ -16,7 +21,12 @@ import (
 // takes visible device r mod count, as torchrun's users expect (the
 // launcher gives each worker its own CUDA_VISIBLE_DEVICES when there are
 // enough GPUs, so that is device 0; ranks beyond the GPU count share).
-func openAccelerator(t *task.Task, env dist.Env, tf32 bool) (train.Accelerator, string, func(), error) {
+// With --comm nccl (or auto, when NCCL loads and every rank of the node
+// has a GPU of its own) gradients are averaged by NCCL on the GPUs.
+func openAccelerator(t *task.Task, env dist.Env, tf32 bool, commMode string, comm train.Comm) (train.Accelerator, string, func(), error) {
+	if len(t.TopK) > 0 && !slices.Equal(t.TopK, []int{1}) {
+		return nil, "", nil, fmt.Errorf("%w: the GPU meters top-1 accuracy only; set meters.accuracy.topk: [1]", errNotOnGPU)
+	}
 	devs, err := cuda.Devices()
 	if err != nil {
 		return nil, "", nil, err
@@ -32,11 +42,73 @@ func openAccelerator(t *task.Task, env dist.Env, tf32 bool) (train.Accelerator, 
 	a, err := gpu.NewAccelerated(dev, t)
 	if err != nil {
 		dev.Close()
-		return nil, "", nil, fmt.Errorf("%w: --device cuda: %w", errUsage, err)
+		if errors.Is(err, gpu.ErrUnsupported) {
+			err = fmt.Errorf("%w: %w", errNotOnGPU, err)
+		}
+		return nil, "", nil, err
 	}
 	closeAll := func() {
 		a.Close()
 		dev.Close()
 	}
-	return a, fmt.Sprintf("cuda:%d (%s)", ordinal, devs[ordinal].Name), closeAll, nil
+	name := fmt.Sprintf("cuda:%d (%s)", ordinal, devs[ordinal].Name)
+	version, nerr := cuda.NCCLVersion()
+	useNCCL := commMode == "nccl" ||
+		(commMode == "auto" && comm.Size() > 1 && env.LocalWorldSize <= len(devs) && nerr == nil)
+	if !useNCCL {
+		if comm.Size() > 1 {
+			name += ", gradients over the TCP ring"
+		}
+		return a, name, closeAll, nil
+	}
+	if nerr != nil {
+		closeAll()
+		return nil, "", nil, fmt.Errorf("%w: --comm nccl: %w", errUsage, nerr)
+	}
+	nc, err := joinNCCL(dev, comm, env)
+	if err != nil {
+		closeAll()
+		return nil, "", nil, err
+	}
+	na, err := a.WithNCCL(nc)
+	if err != nil {
+		nc.Close()
+		closeAll()
+		return nil, "", nil, err
+	}
+	return na, name + ", gradients over NCCL " + version, closeAll, nil
+}
+
+// joinNCCL makes this rank's NCCL communicator: rank 0 draws the unique
+// id and broadcasts it over the process group (32 float32s carrying its
+// 128 bytes unchanged); the init is bounded by the rendezvous timeout.
+func joinNCCL(dev *cuda.Device, comm train.Comm, env dist.Env) (*cuda.NCCLComm, error) {
+	var id cuda.NCCLID
+	if comm.Rank() == 0 {
+		var err error
+		if id, err = cuda.NewNCCLID(); err != nil {
+			return nil, err
+		}
+	}
+	words := make([]float32, len(id)/4)
+	for i := range words {
+		words[i] = math.Float32frombits(uint32(id[4*i]) | uint32(id[4*i+1])<<8 | uint32(id[4*i+2])<<16 | uint32(id[4*i+3])<<24)
+	}
+	if err := comm.Broadcast(words, 0); err != nil {
+		return nil, fmt.Errorf("share the NCCL id: %w", err)
+	}
+	for i, w := range words {
+		b := math.Float32bits(w)
+		id[4*i], id[4*i+1], id[4*i+2], id[4*i+3] = byte(b), byte(b>>8), byte(b>>16), byte(b>>24)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), env.RdzvTimeout)
+	defer cancel()
+	nc, err := dev.NewNCCLComm(ctx, id, comm.Rank(), comm.Size())
+	if errors.Is(err, context.DeadlineExceeded) {
+		return nil, fmt.Errorf("%w: NCCL communicator of %d ranks not formed within %v: %w", rendezvous.ErrTimeout, comm.Size(), env.RdzvTimeout, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("NCCL communicator: %w", err)
+	}
+	return nc, nil
 }

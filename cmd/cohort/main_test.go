@@ -79,6 +79,7 @@ func TestUsageAndConfigErrorsExit2(t *testing.T) {
 		{"bad flag", []string{"train", "--no-such-flag"}, "no-such-flag"},
 		{"cuda on a cpu build", []string{"train", "-c", good, "--device", "cuda"}, "make cuda"},
 		{"tf32 on the cpu", []string{"train", "-c", good, "--tf32"}, "--tf32 applies to GPU training"},
+		{"nccl on the cpu", []string{"train", "-c", good, "--comm", "nccl"}, "--comm nccl applies to GPU training"},
 		{"missing mnist", []string{"train", "-c", "../../configs/mnist_mlp.yaml", "--data-root", dir}, "make data"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

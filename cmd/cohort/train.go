@@ -33,6 +33,7 @@ type trainCmd struct {
 	ShowProgress     bool     `help:"Draw a progress bar when stderr is a terminal."`
 	NoTensorboard    bool     `help:"Do not write TensorBoard events (<output-dir>/tensorboard)."`
 	Device           string   `default:"auto" enum:"cpu,cuda,auto" help:"cpu, cuda, or auto (CUDA when built with it and a GPU is visible)."`
+	Comm             string   `default:"auto" enum:"auto,nccl,tcp" help:"How GPU ranks average gradients: nccl (NCCL on the GPUs; one GPU per rank), tcp (the TCP ring through host memory), auto (NCCL when it loads and every rank of a node has its own GPU)."`
 	TF32             bool     `name:"tf32" help:"On the GPU, let cuBLAS round float32 matrix products to TF32 on tensor cores (about 8x faster, about 1e-3 relative error), as torch.backends.cuda.matmul.allow_tf32."`
 	Seed             uint64   `default:"0" help:"Seed for initialisation, shuffling and dropout."`
 	Threads          int      `default:"0" help:"CPU threads for math (0: all cores)."`
@@ -141,12 +142,18 @@ func (c *trainCmd) train(io streams, cfg *config.Config, t *task.Task, env dist.
 		BucketBytes: max(int(c.BucketMB*(1<<20)), 4)}
 	device := fmt.Sprintf("cpu (%s, %d threads)", cpu.BLASName, c.threads(env))
 	if c.useCUDA() {
-		accel, name, closeDevice, err := openAccelerator(t, env, c.TF32)
-		if err != nil {
+		accel, name, closeDevice, err := openAccelerator(t, env, c.TF32, c.Comm, comm)
+		switch {
+		case errors.Is(err, errNotOnGPU) && c.Device == "auto":
+			if rank == 0 {
+				fmt.Fprintf(io.Err, "cohort: --device auto: %v; training on the CPU\n", err)
+			}
+		case err != nil:
 			return err
+		default:
+			defer closeDevice()
+			opts.Accelerator, device = accel, name
 		}
-		defer closeDevice()
-		opts.Accelerator, device = accel, name
 	}
 	tr, err := train.New(t, opts)
 	if err != nil {
@@ -185,13 +192,24 @@ func (c *trainCmd) threads(env dist.Env) int {
 	return max(runtime.NumCPU()/env.LocalWorldSize, 1)
 }
 
-// checkDevice refuses --device cuda on a binary that cannot do it.
+// errNotOnGPU marks a task the GPU backend cannot run: --device cuda
+// stops on it, --device auto trains on the CPU instead.
+var errNotOnGPU = errors.New("not supported on the GPU")
+
+// checkDevice refuses --device cuda on a binary or a machine that cannot
+// do it, and GPU-only flags without a GPU.
 func (c *trainCmd) checkDevice() error {
 	if c.Device == "cuda" && !cuda.Available() {
+		if cuda.Built {
+			return fmt.Errorf("%w: --device cuda: no GPU visible (check CUDA_VISIBLE_DEVICES and nvidia-smi), or use --device cpu", errUsage)
+		}
 		return fmt.Errorf("%w: --device cuda: %w", errUsage, cuda.ErrNotBuilt)
 	}
 	if c.TF32 && !c.useCUDA() {
 		return fmt.Errorf("%w: --tf32 applies to GPU training; drop it or train with --device cuda", errUsage)
+	}
+	if c.Comm == "nccl" && !c.useCUDA() {
+		return fmt.Errorf("%w: --comm nccl applies to GPU training; drop it or train with --device cuda", errUsage)
 	}
 	return nil
 }

@@ -3,6 +3,7 @@
 package gpu
 
 import (
+	"errors"
 	"fmt"
 
 	"cohort/cuda"
@@ -16,9 +17,16 @@ import (
 type Accelerated struct {
 	m    *Model
 	task *task.Task
+	// nccl and stop are set by WithNCCL: the communicator and the
+	// one-float buffer the ranks' stop requests are summed in.
+	nccl *cuda.NCCLComm
+	stop cuda.Buffer
 }
 
-var _ train.Accelerator = (*Accelerated)(nil)
+var (
+	_ train.Accelerator   = (*Accelerated)(nil)
+	_ train.DeviceReducer = (*NCCLAccelerated)(nil)
+)
 
 // NewAccelerated copies t's model onto dev. The model must be an MLP
 // (Flatten, Linear, ReLU) trained by SGD; anything else is ErrUnsupported,
@@ -38,8 +46,58 @@ func NewAccelerated(dev *cuda.Device, t *task.Task) (*Accelerated, error) {
 	return &Accelerated{m: m, task: t}, nil
 }
 
-// Close frees the device memory.
-func (a *Accelerated) Close() error { return a.m.Close() }
+// NCCLAccelerated is an Accelerated that averages gradients over the ranks
+// with NCCL on the GPU (a train.DeviceReducer).
+type NCCLAccelerated struct{ *Accelerated }
+
+// WithNCCL returns a, averaging gradients over c's ranks on the GPU. c must
+// be a communicator of a's device; a's Close closes it.
+func (a *Accelerated) WithNCCL(c *cuda.NCCLComm) (*NCCLAccelerated, error) {
+	err := a.m.dev.Do(func(q *cuda.Queue) error {
+		a.stop = q.Alloc(4)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("gpu: nccl stop flag: %w", err)
+	}
+	a.nccl = c
+	return &NCCLAccelerated{a}, nil
+}
+
+// AllReduceGrad replaces the gradient by its mean over the ranks and sums
+// the ranks' stop requests alongside (one more float, read back).
+func (a *NCCLAccelerated) AllReduceGrad(stop bool) (bool, error) {
+	flag := []float32{0}
+	if stop {
+		flag[0] = 1
+	}
+	err := a.m.dev.Do(func(q *cuda.Queue) error {
+		a.nccl.AllReduceAvg(q, a.m.grads)
+		cuda.Upload(q, a.stop, flag)
+		a.nccl.AllReduceSum(q, a.stop)
+		cuda.Download(q, flag, a.stop)
+		return q.Err()
+	})
+	if err != nil {
+		return false, fmt.Errorf("gpu: nccl all-reduce of the gradient: %w", err)
+	}
+	return flag[0] > 0, nil
+}
+
+// Close frees the device memory (and the NCCL communicator, if any).
+func (a *Accelerated) Close() error {
+	var errs []error
+	if a.nccl != nil {
+		errs = append(errs, a.nccl.Close())
+	}
+	if !a.stop.IsZero() {
+		errs = append(errs, a.m.dev.Do(func(q *cuda.Queue) error {
+			q.Free(a.stop)
+			return nil
+		}))
+	}
+	return errors.Join(append(errs, a.m.Close())...)
+}
 
 // Train runs forward and backward of a host batch.
 func (a *Accelerated) Train(x []float32, y []int32, accumulate bool) error {
