@@ -18,13 +18,14 @@ const mnistEnv = "COHORT_TEST_MNIST"
 
 // newLeNet is the anchor's LeNet (mlp_mnist_torch.py --model lenet) with
 // its state_dict names: conv5×5×20-relu-pool2-conv5×5×50-relu-pool2-
-// fc500-relu-fc10 on 1×28×28.
+// fc500-relu-fc10 on 1×28×28, each ReLU after its pool as engine/task
+// builds it (the same function, computed on fewer values).
 func newLeNet(seed uint64) *nn.Sequential {
 	rng := rand.New(rand.NewPCG(seed, 0))
 	impl := cpu.BLAS()
 	return nn.NewSequential(
-		nn.NewConv2d(impl, rng, "1", nn.Conv2dSpec{In: 1, Out: 20, Kernel: 5, Bias: true}), nn.NewReLU(), nn.NewMaxPool2d(2, 0, 0),
-		nn.NewConv2d(impl, rng, "4", nn.Conv2dSpec{In: 20, Out: 50, Kernel: 5, Bias: true}), nn.NewReLU(), nn.NewMaxPool2d(2, 0, 0),
+		nn.NewConv2d(impl, rng, "1", nn.Conv2dSpec{In: 1, Out: 20, Kernel: 5, Bias: true}), nn.NewMaxPool2d(2, 0, 0), nn.NewReLU(),
+		nn.NewConv2d(impl, rng, "4", nn.Conv2dSpec{In: 20, Out: 50, Kernel: 5, Bias: true}), nn.NewMaxPool2d(2, 0, 0), nn.NewReLU(),
 		nn.NewFlatten(),
 		nn.NewLinear(impl, rng, "8", 800, 500), nn.NewReLU(),
 		nn.NewLinear(impl, rng, "10", 500, 10),

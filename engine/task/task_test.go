@@ -3,6 +3,7 @@ package task
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"cohort/engine/config"
 	"cohort/engine/cpu"
 	"cohort/engine/nn"
+	"cohort/engine/tensor"
 )
 
 func build(t *testing.T, yaml string, world int) (*Task, error) {
@@ -218,5 +220,61 @@ func TestExampleConfigsBuild(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// LeNet's pool-then-ReLU order (buildLeNet) computes exactly what the
+// published ReLU-then-pool order does: outputs and every gradient agree
+// bit for bit, including windows whose values are all negative.
+func TestLeNetPoolBeforeReLU(t *testing.T) {
+	cfg, err := config.Parse("l.yaml", []byte(`name: l
+num_epochs: 1
+dataset:
+  train: {name: synthetic, num_samples: 16, num_classes: 10, crop_size: 28, batchsize_per_replica: 8}
+model: {name: lenet}
+loss: {name: cross_entropy}
+optimizer: {name: sgd, lr: 0.1}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, err := Build(cfg, Options{Seed: 4, BLAS: cpu.BLAS(), WorldSize: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers := slices.Clone(ours.Model.Layers)
+	for _, i := range []int{1, 4} { // conv, pool, relu → conv, relu, pool
+		layers[i], layers[i+1] = layers[i+1], layers[i]
+	}
+	published := nn.NewSequential(layers...)
+	rng := rand.New(rand.NewPCG(9, 9))
+	x := tensor.New(8, 1, 28, 28)
+	for i := range x.Data {
+		x.Data[i] = float32(rng.NormFloat64())
+	}
+	dy := tensor.New(8, 10)
+	for i := range dy.Data {
+		dy.Data[i] = float32(rng.NormFloat64())
+	}
+	run := func(m *nn.Sequential) (out []float32, grads [][]float32) {
+		for _, p := range m.Params() {
+			p.Grad.Zero()
+		}
+		out = slices.Clone(m.Forward(x, nn.Pass{Train: true}).Data)
+		m.Backward(dy)
+		for _, p := range m.Params() {
+			grads = append(grads, slices.Clone(p.Grad.Data))
+		}
+		return out, grads
+	}
+	outA, gradA := run(ours.Model)
+	outB, gradB := run(published)
+	if !slices.Equal(outA, outB) {
+		t.Fatal("outputs differ")
+	}
+	for i := range gradA {
+		if !slices.Equal(gradA[i], gradB[i]) {
+			t.Fatalf("gradient of %s differs", ours.Model.Params()[i].Name)
+		}
 	}
 }
