@@ -7,7 +7,7 @@ TAGS ?= $(BLAS_TAG)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 GO ?= go
 
-.PHONY: help build run data test test-go test-openblas vet fuzz bench deps clean cuda vet-cuda gpu-carry
+.PHONY: help build run data test test-go test-openblas vet fuzz bench deps clean cuda vet-cuda gpu-carry emu-test
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -63,6 +63,10 @@ gpu-carry: ## .carry/: the PyTorch GPU anchor and MNIST, for the GPU machine (ca
 	cp $${COHORT_ANCHORS:-../shared/anchors}/torch_gpu_anchor.py .carry/anchors/
 	./scripts/fetch-mnist.sh >/dev/null
 	cp $${COHORT_DATA_DIR:-$$HOME/.cache/cohort/mnist}/*.gz .carry/mnist/
+
+emu-test: ## cuda-tagged tests and a CLI training on a host emulation of CUDA and cuBLAS (no GPU; not a speed check)
+	@[ -e /usr/include/cuda.h ] || ./scripts/cuda/install-toolkit.sh
+	./scripts/cuda/emu-test.sh
 
 vet-cuda: ## go vet the cuda-tagged packages (installs the CUDA toolkit when missing)
 	@[ -e /usr/include/cuda.h ] || ./scripts/cuda/install-toolkit.sh

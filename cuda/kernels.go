@@ -20,7 +20,7 @@ import (
 var kernelFiles embed.FS
 
 // kernelModules are the sources in kernels/, without extension.
-var kernelModules = []string{"elementwise", "loss", "sgd"}
+var kernelModules = []string{"elementwise", "loss", "sgd", "conv"}
 
 // kernels are the loaded modules and their functions.
 type kernels struct {
@@ -30,6 +30,8 @@ type kernels struct {
 	jit []string
 
 	biasAct, reluBackward, colSum, softmaxXent, lossReduce, sgd cu.Function
+
+	im2col, col2im, cnhwToNCHW, nchwToCNHWGrad, maxPool, maxPoolBackward cu.Function
 }
 
 func loadKernels() (*kernels, error) {
@@ -55,6 +57,12 @@ func loadKernels() (*kernels, error) {
 		{1, "cohort_softmax_xent", &k.softmaxXent},
 		{1, "cohort_loss_reduce", &k.lossReduce},
 		{2, "cohort_sgd", &k.sgd},
+		{3, "cohort_im2col", &k.im2col},
+		{3, "cohort_col2im", &k.col2im},
+		{3, "cohort_cnhw_to_nchw", &k.cnhwToNCHW},
+		{3, "cohort_nchw_to_cnhw_grad", &k.nchwToCNHWGrad},
+		{3, "cohort_maxpool", &k.maxPool},
+		{3, "cohort_maxpool_backward", &k.maxPoolBackward},
 	}
 	for _, f := range fns {
 		var err error

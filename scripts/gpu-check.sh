@@ -3,19 +3,23 @@
 # gpu-carry` made here: bin/cohort-cuda, bin/cuda.test, bin/gpu.test and
 # .carry/ (the PyTorch GPU anchor and MNIST; ../shared is not sent). With the
 # device tool:
-#   run command="bash scripts/gpu-check.sh" timeout_s=540
+#   run command="bash scripts/gpu-check.sh" timeout_s=590
 #       carry=["bin/cohort-cuda","bin/cuda.test","bin/gpu.test",".carry"]
 # Everything that travels, tracked files and carry together, must stay under
-# the tool's 64 MiB: the carry is about 48 MB (the binaries 36, MNIST 12), so
+# the tool's 64 MiB: the carry is about 51 MB (the binaries 39, MNIST 12), so
 # no stray build output may be tracked (cmd/cohort/cohort was, 31 MB).
 # It builds nothing and changes no GPU setting. It runs the CUDA kernel and
-# GEMM tests and the GPU-vs-CPU model tests, trains MNIST on the GPU (one
-# rank, to the CPU backend's accuracy; two ranks sharing the GPU over the
-# TCP ring; one rank through NCCL), runs Cohort's throughput benchmark and the PyTorch anchor in the
-# same session, then prints a PASS/FAIL table and Cohort vs PyTorch
-# samples/s. Every step has a timeout (worst case about 7.5 minutes, a
-# normal run well under 5). Logs go to $OUT/gpu-check (the device tool's
-# output folder) or /tmp/gpu-check.
+# GEMM tests and the GPU-vs-CPU layer and model tests (MLP and LeNet),
+# trains the MNIST MLP on the GPU (one rank, to the CPU backend's accuracy;
+# two ranks sharing the GPU over the TCP ring; one rank through NCCL) and
+# LeNet on MNIST for 10 epochs (to 99.0 %), runs Cohort's throughput
+# benchmark and the PyTorch anchor in the same session, then prints a
+# PASS/FAIL table and Cohort vs PyTorch samples/s (MLP and LeNet rows, with
+# where a LeNet step's time goes). Every step has a timeout (worst case
+# about 9 minutes, a normal run well under 6). Logs go to $OUT/gpu-check
+# (the device tool's output folder) or /tmp/gpu-check. Before spending GPU
+# time, scripts/cuda/emu-test.sh runs the same cuda and gpu tests on the
+# build machine with host-emulated kernels.
 #
 # The anchor is found in $ANCHOR, or shared/anchors/ or .carry/anchors/
 # under the repo root.
@@ -80,9 +84,17 @@ if [ -x bin/cohort-cuda ] && [ -f "$mnist/train-images-idx3-ubyte.gz" ]; then
 	step nccl-1rank 45 bin/cohort-cuda launch --nproc-per-node 1 -- train "${train[@]}" num_epochs=1 \
 		meters.accuracy.topk=[1] --comm nccl --output-dir "$log/nccl"
 	step nccl-acc 10 python3 scripts/check-accuracy.py "$log/nccl/metrics.jsonl" 0.95
+	# LeNet as configs/mnist_lenet.yaml trains it (batch 128, lr 0.05,
+	# momentum 0.9; top-1 meter only): the CPU backend reached 98.48 %
+	# after epoch 1 and 99.17 % after 10 (2026-11-28); the issue asks for
+	# 99.0 % within 10 epochs. check-accuracy prints every epoch's accuracy,
+	# also after a timeout.
+	step lenet-gpu 75 bin/cohort-cuda train -c configs/mnist_lenet.yaml --device cuda --data-root "$mnist" \
+		--no-tensorboard --log-freq 0 --seed 1 --output-dir "$log/lenet-gpu"
+	step lenet-acc 10 python3 scripts/check-accuracy.py "$log/lenet-gpu/metrics.jsonl" 0.99
 else
-	names+=(mnist-gpu 2rank-tcp nccl-1rank)
-	results+=("FAIL (bin/cohort-cuda or $mnist missing: make cuda gpu-carry)" "FAIL (as above)" "FAIL (as above)")
+	names+=(mnist-gpu 2rank-tcp nccl-1rank lenet-gpu)
+	results+=("FAIL (bin/cohort-cuda or $mnist missing: make cuda gpu-carry)" "FAIL (as above)" "FAIL (as above)" "FAIL (as above)")
 fi
 
 if [ -n "$anchor" ]; then
@@ -97,15 +109,17 @@ echo "=== summary"
 for i in "${!names[@]}"; do
 	printf '%-12s %s\n' "${names[$i]}" "${results[$i]}"
 done
-# Cohort's gpu-bench lines against the anchor's JSON lines of the same run.
+# Cohort's gpu-bench lines against the anchor's JSON lines of the same run:
+# each row's ratio to PyTorch eager in the same math, and for fp32 to
+# PyTorch's CUDA-graph replay.
 python3 - "$log/bench.log" "$log/anchor.log" <<'PY'
-import json, re, sys
-cohort, gemm = [], []
+import json, sys
+cohort, extra = [], []
 for line in open(sys.argv[1], errors="replace"):
     if line.startswith("gpu-bench "):
         cohort.append(dict(kv.split("=", 1) for kv in line.split()[1:]))
-    elif line.startswith("gpu-bench-gemm "):
-        gemm.append(line.strip())  # weights sit 8 bytes off 16 in the flat layout
+    elif line.startswith(("gpu-bench-gemm ", "gpu-bench-layer ")):
+        extra.append(line.strip())  # GEMM alignment; where a LeNet step's time goes
 torch = {}
 try:
     for line in open(sys.argv[2], errors="replace"):
@@ -117,16 +131,20 @@ except FileNotFoundError:
     pass
 print(f"{'model':<18}{'batch':>6} {'math':<5}{'cohort/s':>12}{'torch eager/s':>15}{'ratio':>7}{'torch graph/s':>15}{'ratio':>7}")
 for c in cohort:
-    model = "mlp" if c["hidden"] == "512" else "mlp-big"
+    if c.get("model") == "lenet":
+        model, label = "lenet", "lenet"
+    else:
+        h = c.get("hidden", "?")
+        model, label = ("mlp" if h == "512" else "mlp-big"), f"784-{h}-{h}-10"
     b, mode, s = int(c["batch"]), c["math"], float(c["samples_per_s"])
     eager = torch.get((model, b, mode))
     graph = torch.get((model, b, "graph")) if mode == "fp32" else None
     fmt = lambda v: (f"{v:>15,.0f}", f"{s / v:>7.2f}") if v else (f"{'-':>15}", f"{'-':>7}")
     e, g = fmt(eager), fmt(graph)
-    print(f"{'784-%s-%s-10' % (c['hidden'], c['hidden']):<18}{b:>6} {mode:<5}{s:>12,.0f}{e[0]}{e[1]}{g[0]}{g[1]}")
+    print(f"{label:<18}{b:>6} {mode:<5}{s:>12,.0f}{e[0]}{e[1]}{g[0]}{g[1]}")
 if not cohort:
     print("(no gpu-bench lines: the bench step failed)")
-print("\n".join(gemm))
+print("\n".join(extra))
 PY
 for r in "${results[@]}"; do
 	case "$r" in PASS) ;; *) exit 1 ;; esac

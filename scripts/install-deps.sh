@@ -4,7 +4,7 @@
 # rendezvous tests, iproute2 for the two-node network-namespace test.
 # Run as root (or with sudo available).
 set -eu
-pkgs="libopenblas-dev nats-server iproute2"
+pkgs="libopenblas-dev nats-server iproute2 g++"
 missing=""
 for p in $pkgs; do
 	dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -52,11 +53,16 @@ func openAccelerator(t *task.Task, env dist.Env, tf32 bool, commMode string, com
 		dev.Close()
 	}
 	name := fmt.Sprintf("cuda:%d (%s)", ordinal, devs[ordinal].Name)
+	// A process training alone has no process group (comm is nil).
+	rank, size := 0, 1
+	if comm != nil {
+		rank, size = comm.Rank(), comm.Size()
+	}
 	version, nerr := cuda.NCCLVersion()
 	useNCCL := commMode == "nccl" ||
-		(commMode == "auto" && comm.Size() > 1 && env.LocalWorldSize <= len(devs) && nerr == nil)
+		(commMode == "auto" && size > 1 && env.LocalWorldSize <= len(devs) && nerr == nil)
 	if !useNCCL {
-		if comm.Size() > 1 {
+		if size > 1 {
 			name += ", gradients over the TCP ring"
 		}
 		return a, name, closeAll, nil
@@ -65,7 +71,7 @@ func openAccelerator(t *task.Task, env dist.Env, tf32 bool, commMode string, com
 		closeAll()
 		return nil, "", nil, fmt.Errorf("%w: --comm nccl: %w", errUsage, nerr)
 	}
-	nc, err := joinNCCL(dev, comm, env)
+	nc, err := joinNCCL(dev, comm, rank, size, env)
 	if err != nil {
 		closeAll()
 		return nil, "", nil, err
@@ -81,31 +87,37 @@ func openAccelerator(t *task.Task, env dist.Env, tf32 bool, commMode string, com
 
 // joinNCCL makes this rank's NCCL communicator: rank 0 draws the unique
 // id and broadcasts it over the process group (32 float32s carrying its
-// 128 bytes unchanged); the init is bounded by the rendezvous timeout.
-func joinNCCL(dev *cuda.Device, comm train.Comm, env dist.Env) (*cuda.NCCLComm, error) {
+// 128 bytes unchanged; alone, there is nobody to tell); the init is bounded
+// by the rendezvous timeout.
+func joinNCCL(dev *cuda.Device, comm train.Comm, rank, size int, env dist.Env) (*cuda.NCCLComm, error) {
 	var id cuda.NCCLID
-	if comm.Rank() == 0 {
+	if rank == 0 {
 		var err error
 		if id, err = cuda.NewNCCLID(); err != nil {
 			return nil, err
 		}
 	}
-	words := make([]float32, len(id)/4)
-	for i := range words {
-		words[i] = math.Float32frombits(uint32(id[4*i]) | uint32(id[4*i+1])<<8 | uint32(id[4*i+2])<<16 | uint32(id[4*i+3])<<24)
+	if comm != nil {
+		words := make([]float32, len(id)/4)
+		for i := range words {
+			words[i] = math.Float32frombits(binary.LittleEndian.Uint32(id[4*i:]))
+		}
+		if err := comm.Broadcast(words, 0); err != nil {
+			return nil, fmt.Errorf("share the NCCL id: %w", err)
+		}
+		for i, w := range words {
+			binary.LittleEndian.PutUint32(id[4*i:], math.Float32bits(w))
+		}
 	}
-	if err := comm.Broadcast(words, 0); err != nil {
-		return nil, fmt.Errorf("share the NCCL id: %w", err)
+	timeout := env.RdzvTimeout
+	if timeout <= 0 {
+		timeout = rendezvous.DefaultTimeout // as the process group's
 	}
-	for i, w := range words {
-		b := math.Float32bits(w)
-		id[4*i], id[4*i+1], id[4*i+2], id[4*i+3] = byte(b), byte(b>>8), byte(b>>16), byte(b>>24)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), env.RdzvTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	nc, err := dev.NewNCCLComm(ctx, id, comm.Rank(), comm.Size())
+	nc, err := dev.NewNCCLComm(ctx, id, rank, size)
 	if errors.Is(err, context.DeadlineExceeded) {
-		return nil, fmt.Errorf("%w: NCCL communicator of %d ranks not formed within %v: %w", rendezvous.ErrTimeout, comm.Size(), env.RdzvTimeout, err)
+		return nil, fmt.Errorf("%w: NCCL communicator of %d ranks not formed within %v: %w", rendezvous.ErrTimeout, size, timeout, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("NCCL communicator: %w", err)

@@ -11,7 +11,7 @@ import (
 	"cohort/engine/train"
 )
 
-// Accelerated drives a task's MLP on the GPU for the trainer: it is the
+// Accelerated drives a task's model on the GPU for the trainer: it is the
 // train.Accelerator of `cohort train --device cuda`. The task's CPU model
 // and optimizer are its host copy.
 type Accelerated struct {
@@ -28,16 +28,17 @@ var (
 	_ train.DeviceReducer = (*NCCLAccelerated)(nil)
 )
 
-// NewAccelerated copies t's model onto dev. The model must be an MLP
-// (Flatten, Linear, ReLU) trained by SGD; anything else is ErrUnsupported,
-// naming it.
+// NewAccelerated copies t's model onto dev. The model must be made of
+// Linear, Conv2d, MaxPool2d, ReLU and Flatten layers (engine/task's MLP
+// without BatchNorm or dropout, and LeNet) and trained by SGD; anything
+// else is ErrUnsupported, naming it.
 func NewAccelerated(dev *cuda.Device, t *task.Task) (*Accelerated, error) {
 	o := t.Config.Optimizer
 	if o.Name != "sgd" {
 		return nil, fmt.Errorf("%w: optimizer %q (on the GPU Cohort has sgd)", ErrUnsupported, o.Name)
 	}
 	m, err := New(dev, t.Model, Options{
-		MaxBatch: max(t.TrainBatch, t.TestBatch),
+		MaxBatch: max(t.TrainBatch, t.TestBatch), InputShape: t.InputShape(),
 		Momentum: float32(o.Momentum), WeightDecay: float32(o.WeightDecay), Nesterov: o.Nesterov,
 	})
 	if err != nil {

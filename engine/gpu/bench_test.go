@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"cohort/cuda"
+	"cohort/engine/nn"
 )
 
 // TestThroughput measures training steps (forward, loss, backward, SGD
@@ -17,49 +18,63 @@ import (
 // COHORT_GPU_BENCH=1 and prints one line per case:
 //
 //	gpu-bench impl=cohort model=mlp hidden=512 batch=128 math=fp32 steps=300 ms_per_step=0.1234 samples_per_s=1037000
+//	gpu-bench impl=cohort model=lenet batch=512 math=fp32 steps=200 ms_per_step=1.2345 samples_per_s=414000
+//
+// and, for LeNet, where one step's time goes (see benchLayers).
 func TestThroughput(t *testing.T) {
 	if os.Getenv("COHORT_GPU_BENCH") != "1" {
 		t.Skip("set COHORT_GPU_BENCH=1 to measure throughput")
 	}
 	cases := []struct {
+		model                string
 		hidden, batch, steps int
 		tf32                 bool
 	}{
-		{512, 128, 300, false}, {512, 1024, 300, false}, {512, 8192, 200, false},
-		{4096, 4096, 60, false}, {4096, 4096, 100, true},
+		{"mlp", 512, 128, 300, false}, {"mlp", 512, 1024, 300, false}, {"mlp", 512, 8192, 200, false},
+		{"mlp", 4096, 4096, 60, false}, {"mlp", 4096, 4096, 100, true},
+		{"lenet", 0, 512, 200, false}, {"lenet", 0, 512, 200, true},
 	}
 	for _, tf32 := range []bool{false, true} {
 		benchGemmAlignment(t, tf32)
 	}
 	for _, c := range cases {
-		ms, err := benchCase(t, c.hidden, c.batch, c.steps, c.tf32)
+		_, seed := newRand(t)
+		var cpu *nn.Sequential
+		in, size := []int{784}, fmt.Sprintf(" hidden=%d", c.hidden)
+		if c.model == "lenet" {
+			cpu, in, size = lenetTask(t, seed).Model, []int{1, 28, 28}, ""
+		} else {
+			cpu = mlp(seed, 784, c.hidden, c.hidden, 10)
+		}
+		ms, err := benchCase(t, cpu, in, c.batch, c.steps, c.tf32, c.model == "lenet")
 		if err != nil {
-			t.Fatalf("hidden %d batch %d: %v", c.hidden, c.batch, err)
+			t.Fatalf("%s%s batch %d: %v", c.model, size, c.batch, err)
 		}
 		mode := "fp32"
 		if c.tf32 {
 			mode = "tf32"
 		}
-		fmt.Printf("gpu-bench impl=cohort model=mlp hidden=%d batch=%d math=%s steps=%d ms_per_step=%.4f samples_per_s=%.0f\n",
-			c.hidden, c.batch, mode, c.steps, ms, float64(c.batch)/ms*1e3)
+		fmt.Printf("gpu-bench impl=cohort model=%s%s batch=%d math=%s steps=%d ms_per_step=%.4f samples_per_s=%.0f\n",
+			c.model, size, c.batch, mode, c.steps, ms, float64(c.batch)/ms*1e3)
 	}
 }
 
-// benchCase returns the mean milliseconds per step of 784-h-h-10 at batch
-// size batch, after warm-up steps.
-func benchCase(t *testing.T, hidden, batch, steps int, tf32 bool) (float64, error) {
-	r, seed := newRand(t)
-	gm, err := New(testDev, mlp(seed, 784, hidden, hidden, 10), Options{MaxBatch: batch, Momentum: 0.9})
+// benchCase returns the mean milliseconds per step of the CPU model cpu
+// (10 classes, samples of shape in) at batch size batch, after warm-up
+// steps; with layers it also prints benchLayers' breakdown of one step.
+func benchCase(t *testing.T, cpu *nn.Sequential, in []int, batch, steps int, tf32, layers bool) (float64, error) {
+	r, _ := newRand(t)
+	gm, err := New(testDev, cpu, Options{MaxBatch: batch, InputShape: in, Momentum: 0.9})
 	if err != nil {
 		return 0, err
 	}
 	defer gm.Close()
-	x, y := randBatch(r, batch, 784, 10)
-	var in Input
+	x, y := randBatch(r, batch, gm.InputSize(), 10)
+	var dev Input
 	err = testDev.Do(func(q *cuda.Queue) error {
-		in = Input{DevX: q.Alloc(int64(len(x)) * 4), DevLabels: q.Alloc(int64(len(y)) * 4), N: batch}
-		cuda.Upload(q, in.DevX, x)
-		cuda.Upload(q, in.DevLabels, y)
+		dev = Input{DevX: q.Alloc(int64(len(x)) * 4), DevLabels: q.Alloc(int64(len(y)) * 4), N: batch}
+		cuda.Upload(q, dev.DevX, x)
+		cuda.Upload(q, dev.DevLabels, y)
 		q.SetTF32(tf32)
 		return nil
 	})
@@ -69,15 +84,15 @@ func benchCase(t *testing.T, hidden, batch, steps int, tf32 bool) (float64, erro
 	t.Cleanup(func() {
 		if err := testDev.Do(func(q *cuda.Queue) error {
 			q.SetTF32(false)
-			q.Free(in.DevX)
-			q.Free(in.DevLabels)
+			q.Free(dev.DevX)
+			q.Free(dev.DevLabels)
 			return nil
 		}); err != nil {
 			t.Error(err)
 		}
 	})
 	for range 20 {
-		if err := gm.Step(in, 0.01); err != nil {
+		if err := gm.Step(dev, 0.01); err != nil {
 			return 0, err
 		}
 	}
@@ -86,7 +101,7 @@ func benchCase(t *testing.T, hidden, batch, steps int, tf32 bool) (float64, erro
 	}
 	start := time.Now()
 	for range steps {
-		if err := gm.Step(in, 0.01); err != nil {
+		if err := gm.Step(dev, 0.01); err != nil {
 			return 0, err
 		}
 	}
@@ -98,8 +113,49 @@ func benchCase(t *testing.T, hidden, batch, steps int, tf32 bool) (float64, erro
 	if err != nil {
 		return 0, err
 	}
-	t.Logf("hidden %d batch %d: last loss %.4f", hidden, batch, st.LastLoss)
+	t.Logf("%d-layer model, batch %d: last loss %.4f", len(gm.layers), batch, st.LastLoss)
+	if layers && !tf32 {
+		if err := benchLayers(gm, dev); err != nil {
+			return 0, err
+		}
+	}
 	return float64(el.Microseconds()) / 1e3 / float64(steps), nil
+}
+
+// benchLayers runs one step with a synchronize after each layer's pass
+// and prints how long each took, launch latency included, one line each:
+//
+//	gpu-bench-layer batch=512 layer=3 kind=conv pass=backward ms=0.1234
+//
+// The sum exceeds a step of the timed loop, where launches overlap the GPU.
+func benchLayers(gm *Model, in Input) error {
+	var last time.Time
+	lap := func(what string) {
+		now := time.Now()
+		fmt.Printf("gpu-bench-layer batch=%d %s ms=%.4f\n", in.N, what, float64(now.Sub(last).Microseconds())/1e3)
+		last = now
+	}
+	gm.trace = func(q *cuda.Queue, layer int, pass string) {
+		if err := q.Sync(); err != nil {
+			return // the step reports it
+		}
+		kind := "loss"
+		if layer < len(gm.layers) {
+			kind = gm.layers[layer].Kind.String()
+		}
+		lap(fmt.Sprintf("layer=%d kind=%s pass=%s", layer, kind, pass))
+	}
+	defer func() { gm.trace = nil }()
+	if err := gm.Sync(); err != nil {
+		return err
+	}
+	last = time.Now()
+	if err := gm.Step(in, 0.01); err != nil {
+		return err
+	}
+	err := gm.Sync()
+	lap("layer=all kind=sgd pass=update")
+	return err
 }
 
 // benchGemmAlignment times a 4096³ GEMM on 16-byte-aligned operands and on

@@ -1,14 +1,23 @@
-// Package gpu is the engine's CUDA backend: a multilayer perceptron
-// (Linear and ReLU layers, softmax cross-entropy, SGD with momentum) held
-// on one GPU, built from the CPU engine's nn.Sequential so that layer
-// sizes, initial weights and parameter names are the CPU model's.
+// Package gpu is the engine's CUDA backend: a feed-forward network
+// (Linear, Conv2d, MaxPool2d, ReLU and Flatten layers on N×C×H×W float32
+// batches, softmax cross-entropy, SGD with momentum) held on one GPU,
+// built from the CPU engine's nn.Sequential so that layer sizes, initial
+// weights and parameter names are the CPU model's. That covers the MLP and
+// LeNet of engine/task.
+//
+// A ReLU is folded into the layer before it. A convolution is one GEMM
+// over the whole batch: the batch's patch matrix (im2col) is multiplied by
+// the weight, read as Out×(In·k·k), and an epilogue adds the bias and
+// moves the channel-major result to NCHW; backward is the transposed
+// products and a gather (col2im), with no atomics.
 //
 // All parameters live in one flat device buffer and all gradients in
-// another with the same layout (Layout): the last layer first, bias before
-// weight, the order of the CPU trainer's gradient buckets, so a trainer
-// can copy the whole gradient to the host, all-reduce it with the TCP ring
-// and copy it back (ReadGrad/WriteGrad) between Train and ApplySGD. A
-// single-rank run uses Step, which does both in one device call.
+// another with the same layout (Layout): the last layer first, each
+// layer's parameters last first (bias before weight), the order of the CPU
+// trainer's gradient buckets, so a trainer can copy the whole gradient to
+// the host, all-reduce it with the TCP ring and copy it back
+// (ReadGrad/WriteGrad) between Train and ApplySGD. A single-rank run uses
+// Step, which does both in one device call.
 //
 // Everything here except the planning of the layer stack needs the cuda
 // build tag; without it the package holds only the types below. Nothing in
@@ -22,10 +31,12 @@ import (
 )
 
 // ErrUnsupported marks a model the GPU backend cannot run (a layer other
-// than Linear, ReLU, Flatten); the message names it.
+// than Linear, Conv2d, MaxPool2d, ReLU and Flatten, or one in a place it
+// cannot be); the message names it.
 var ErrUnsupported = errors.New("gpu: not supported")
 
-// ErrInput reports a batch that does not fit the model.
+// ErrInput reports a batch, a sample shape or options that do not fit
+// the model.
 var ErrInput = errors.New("gpu: bad input")
 
 // Options configure a Model.
@@ -33,6 +44,9 @@ type Options struct {
 	// MaxBatch is the largest batch Train, Step and Eval accept; buffers
 	// are sized for it once.
 	MaxBatch int
+	// InputShape is one sample's shape (C×H×W for images). It may be left
+	// out for a model whose first layer with a shape is a Linear.
+	InputShape []int
 	// Momentum, WeightDecay and Nesterov are torch.optim.SGD's (dampening
 	// 0), as the CPU engine's optim.SGD takes them.
 	Momentum, WeightDecay float32

@@ -88,16 +88,20 @@ func closeTo(t *testing.T, what string, got, want []float32, rel float64) {
 func gradOf(flat []float32, s Slot) []float32 { return flat[s.Offset : s.Offset+s.Len] }
 
 // cpuStep is one step of the CPU engine: zero grads (unless accumulate),
-// forward, loss, backward; it returns the loss and the logits.
-func cpuStep(t *testing.T, model *nn.Sequential, x []float32, y []int32, accumulate bool) (float32, *tensor.Tensor) {
+// forward, loss, backward; it returns the loss and the logits. The samples
+// have shape in, or are flat rows when in is left out.
+func cpuStep(t *testing.T, model *nn.Sequential, x []float32, y []int32, accumulate bool, in ...int) (float32, *tensor.Tensor) {
 	t.Helper()
 	if !accumulate {
 		for _, p := range model.Params() {
 			p.Grad.Zero()
 		}
 	}
+	if len(in) == 0 {
+		in = []int{len(x) / len(y)}
+	}
 	loss := nn.NewSoftmaxCrossEntropy()
-	logits := model.Forward(tensor.FromData(x, len(y), len(x)/len(y)), nn.Pass{Train: true})
+	logits := model.Forward(tensor.FromData(x, append([]int{len(y)}, in...)...), nn.Pass{Train: true})
 	l, err := loss.Forward(logits, y)
 	if err != nil {
 		t.Fatal(err)

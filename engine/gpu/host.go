@@ -32,8 +32,12 @@ func (m *Model) hostParams(model *nn.Sequential) ([]*nn.Param, error) {
 // upload copies the initial parameters from the CPU model New planned from.
 func (m *Model) upload(q *cuda.Queue) {
 	for _, l := range m.layers {
-		cuda.Upload(q, view(m.params, l.w), l.weight.Value.Data)
-		cuda.Upload(q, view(m.params, l.b), l.bias.Value.Data)
+		if l.hasParams() {
+			cuda.Upload(q, view(m.params, l.w), l.weight.Value.Data)
+		}
+		if l.bias != nil {
+			cuda.Upload(q, view(m.params, l.b), l.bias.Value.Data)
+		}
 	}
 }
 

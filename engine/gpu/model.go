@@ -11,33 +11,39 @@ import (
 	"cohort/engine/nn"
 )
 
-// Model is an MLP on one GPU. Its methods are not safe for concurrent use
-// (a trainer drives it from one goroutine); each is one call onto the
+// Model is a feed-forward network (Linear, Conv2d, MaxPool2d and ReLU
+// layers) on one GPU. Its methods are not safe for concurrent use (a
+// trainer drives it from one goroutine); each is one call onto the
 // device's thread.
 type Model struct {
 	dev      *cuda.Device
-	layers   []linearSpec
+	layers   []layerSpec
+	bufs     []layerBufs // per layer
+	first    int         // the first layer with parameters: backward ends there
 	slots    []Slot
+	inSize   int
 	nparams  int
 	classes  int
 	maxBatch int
 	opt      Options
 	samples  int // since the last Stats
+	// trace, when set (by the throughput benchmark), is called after each
+	// layer's forward and backward pass with what just ran.
+	trace func(q *cuda.Queue, layer int, pass string)
 
 	// Device buffers, touched only inside dev.Do.
 	params, grads, momentum cuda.Buffer    // momentum is zero without momentum
-	acts                    []cuda.Buffer  // each layer's output, after its ReLU
 	scratch                 [2]cuda.Buffer // dL/d(activations), ping-pong
 	x, labels               cuda.Buffer    // staging for host batches
 	loss, correct           cuda.Buffer    // per sample
 	stats                   cuda.Buffer    // cuda.StatsLen float64s
-	owned                   []cuda.Buffer  // everything above, for Close
+	owned                   []cuda.Buffer  // everything above and in bufs, for Close
 }
 
-// New copies model's Linear layers (sizes, initial weights, names) onto
-// dev and sizes every buffer for batches of up to o.MaxBatch samples. The
-// CPU model is only read; ParamsToHost writes back into it (or into another
-// model built the same way).
+// New copies model's layers (sizes, initial weights, names) onto dev and
+// sizes every buffer for batches of up to o.MaxBatch samples of shape
+// o.InputShape. The CPU model is only read; ParamsToHost writes back into
+// it (or into another model built the same way).
 func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 	if o.MaxBatch <= 0 {
 		return nil, fmt.Errorf("%w: MaxBatch %d", ErrInput, o.MaxBatch)
@@ -50,21 +56,29 @@ func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 	if o.Nesterov && o.Momentum == 0 {
 		return nil, fmt.Errorf("%w: nesterov momentum requires momentum > 0", ErrInput)
 	}
-	specs, slots, err := plan(model)
+	specs, slots, err := plan(model, o.InputShape...)
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{dev: dev, layers: specs, slots: slots, classes: specs[len(specs)-1].Out, maxBatch: o.MaxBatch, opt: o}
+	last := specs[len(specs)-1]
+	m := &Model{dev: dev, layers: specs, slots: slots, inSize: specs[0].In, classes: last.Out, maxBatch: o.MaxBatch, opt: o}
+	for !specs[m.first].hasParams() {
+		m.first++
+	}
 	for _, s := range slots {
 		m.nparams += s.Len
 	}
-	widest := 0
-	for _, l := range specs {
-		widest = max(widest, l.Out)
+	widest, work := 0, 0
+	for i := range specs {
+		widest = max(widest, specs[i].Out)
+		work = max(work, specs[i].workLen(o.MaxBatch))
 	}
 	err = dev.Do(func(q *cuda.Queue) error {
-		alloc := func(floats int) cuda.Buffer {
-			b := q.Alloc(4 * int64(floats))
+		alloc := func(values int) cuda.Buffer {
+			if values == 0 {
+				return cuda.Buffer{}
+			}
+			b := q.Alloc(4 * int64(values))
 			m.owned = append(m.owned, b)
 			return b
 		}
@@ -74,19 +88,27 @@ func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 			m.momentum = alloc(m.nparams)
 			q.Fill(m.momentum, 0)
 		}
-		for _, l := range specs {
-			m.acts = append(m.acts, alloc(o.MaxBatch*l.Out))
+		shared := alloc(work)
+		for i := range specs {
+			m.bufs = append(m.bufs, specs[i].allocBufs(o.MaxBatch, shared, alloc))
 		}
 		m.scratch = [2]cuda.Buffer{alloc(o.MaxBatch * widest), alloc(o.MaxBatch * widest)}
-		m.x, m.labels = alloc(o.MaxBatch*specs[0].In), alloc(o.MaxBatch)
+		m.x, m.labels = alloc(o.MaxBatch*m.inSize), alloc(o.MaxBatch)
 		m.loss, m.correct = alloc(o.MaxBatch), alloc(o.MaxBatch)
 		m.stats = alloc(2 * cuda.StatsLen) // float64s
 		q.Fill(m.stats, 0)
-		// NaN in the work buffers turns a read of rows no operation wrote
-		// (a batch-size mix-up) into a NaN loss, where fresh memory, often
-		// zero, would add nothing to a gradient and go unnoticed.
-		for _, b := range append([]cuda.Buffer{m.scratch[0], m.scratch[1], m.x, m.loss}, m.acts...) {
+		if err := q.Err(); err != nil {
+			return err // no views of buffers that were not made
+		}
+		// NaN in the work buffers turns a read of values no operation
+		// wrote (a batch-size mix-up) into a NaN loss, where fresh memory,
+		// often zero, would add nothing to a gradient and go unnoticed.
+		for _, b := range []cuda.Buffer{m.scratch[0], m.scratch[1], m.x, m.loss, shared} {
 			q.Poison(b)
+		}
+		for _, b := range m.bufs {
+			q.Poison(b.out)
+			q.Poison(b.cols)
 		}
 		m.upload(q)
 		return q.Sync()
@@ -116,7 +138,7 @@ func (m *Model) Layout() []Slot { return cloneSlots(m.slots) }
 func (m *Model) NumParams() int { return m.nparams }
 
 // InputSize is the number of float32s per sample.
-func (m *Model) InputSize() int { return m.layers[0].In }
+func (m *Model) InputSize() int { return m.inSize }
 
 // Classes is the number of logits per sample.
 func (m *Model) Classes() int { return m.classes }

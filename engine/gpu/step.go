@@ -113,12 +113,10 @@ func (m *Model) run(what string, in Input, f func(q *cuda.Queue, x, labels cuda.
 // scratch[0].
 func (m *Model) forward(q *cuda.Queue, x, labels cuda.Buffer, n int, grad bool) {
 	in := x
-	for i, l := range m.layers {
-		// The bias and ReLU run after the GEMM (beta = 0) in one pass; the
-		// CPU engine adds the bias first, so results differ by rounding.
-		q.Gemm(false, true, n, l.Out, l.In, 1, in, view(m.params, l.w), 0, m.acts[i])
-		q.BiasAct(m.acts[i], view(m.params, l.b), n, l.Out, l.ReLU)
-		in = m.acts[i]
+	for i := range m.layers {
+		m.layers[i].forward(q, m.bufs[i], m.params, in, n)
+		m.traced(q, i, "forward")
+		in = m.bufs[i].out
 	}
 	var dlogits cuda.Buffer
 	if grad {
@@ -126,31 +124,33 @@ func (m *Model) forward(q *cuda.Queue, x, labels cuda.Buffer, n int, grad bool) 
 	}
 	q.SoftmaxXent(in, labels, dlogits, m.loss, m.correct, n, m.classes, 1/float32(n))
 	q.LossReduce(m.loss, m.correct, m.stats, n)
+	m.traced(q, len(m.layers), "loss")
 }
 
-// backward turns scratch[0] (dL/dlogits) into parameter gradients. The
-// first layer's input gradient is never computed: the input is data.
+// backward turns scratch[0] (dL/dlogits) into parameter gradients, layer
+// by layer down to the first with parameters, whose input gradient is
+// never computed (the input is data), as the CPU's Sequential.SkipInputGrad.
 func (m *Model) backward(q *cuda.Queue, x cuda.Buffer, n int, accumulate bool) {
-	var beta float32
-	if accumulate {
-		beta = 1
-	}
 	cur := 0
-	for i := len(m.layers) - 1; i >= 0; i-- {
-		l, dy := m.layers[i], m.scratch[cur]
-		if l.ReLU {
-			q.ReLUBackward(dy, dy, m.acts[i], n*l.Out)
-		}
+	for i := len(m.layers) - 1; i >= m.first; i-- {
 		in := x
 		if i > 0 {
-			in = m.acts[i-1]
+			in = m.bufs[i-1].out
 		}
-		q.Gemm(true, false, l.Out, l.In, n, 1, dy, in, beta, view(m.grads, l.w))
-		q.ColSum(view(m.grads, l.b), dy, n, l.Out, accumulate)
-		if i > 0 {
-			cur = 1 - cur
-			q.Gemm(false, false, n, l.In, l.Out, 1, dy, view(m.params, l.w), 0, m.scratch[cur])
+		var dx cuda.Buffer
+		if i > m.first {
+			dx = m.scratch[1-cur]
 		}
+		m.layers[i].backward(q, m.bufs[i], m.params, m.grads, in, m.scratch[cur], dx, n, accumulate)
+		m.traced(q, i, "backward")
+		cur = 1 - cur
+	}
+}
+
+// traced calls m.trace, if set, after a layer's pass.
+func (m *Model) traced(q *cuda.Queue, layer int, pass string) {
+	if m.trace != nil {
+		m.trace(q, layer, pass)
 	}
 }
 
