@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs, idempotently, the Debian packages Cohort's build and tests use:
 # OpenBLAS for the fast CPU path, nats-server for the external-server
-# rendezvous tests, iproute2 for the two-node network-namespace test.
+# rendezvous tests, iproute2 for the two-node network-namespace test, g++
+# for the host emulation of CUDA (make emu-test).
 # Run as root (or with sudo available).
 set -eu
 pkgs="libopenblas-dev nats-server iproute2 g++"
