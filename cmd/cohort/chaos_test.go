@@ -595,12 +595,25 @@ func TestChaosNATSServerKilledMidTraining(t *testing.T) {
 		if code != ExitPeerLost {
 			t.Errorf("exit %d, want %d; stderr:\n%s", code, ExitPeerLost, stderr)
 		}
+		// Every rank notices the dead server within the liveness window;
+		// one that notices last may first see a neighbour close its ring
+		// connection (or get its abort), and names that rank instead. At
+		// least one rank must name the real cause.
+		cause := 0
 		for r := range 4 {
-			if !hasLine(stderr.String(), fmt.Sprintf("[rank %d] ", r), "no connection to NATS") {
-				t.Errorf("rank %d does not say the NATS connection was lost; stderr:\n%s", r, stderr)
+			prefix := fmt.Sprintf("[rank %d] ", r)
+			switch {
+			case hasLine(stderr.String(), prefix, "no connection to NATS"):
+				cause++
+			case hasLine(stderr.String(), prefix, "peer lost"), hasLine(stderr.String(), prefix, "peer aborted"):
+			default:
+				t.Errorf("rank %d names neither the lost NATS connection nor a lost peer; stderr:\n%s", r, stderr)
 			}
 		}
-		chaosReport(t, "external nats-server SIGKILLed for good", "every rank exits 4: 'no connection to NATS … for 2.0s'", []time.Duration{took}, code)
+		if cause == 0 {
+			t.Errorf("no rank says the NATS connection was lost; stderr:\n%s", stderr)
+		}
+		chaosReport(t, "external nats-server SIGKILLed for good", "every rank exits 4: 'no connection to NATS … for 2.0s' (or, second-hand, a peer lost)", []time.Duration{took}, code)
 	})
 }
 
