@@ -162,9 +162,10 @@ func acceptPrev(ctx context.Context, cfg *Config, ln net.Listener) (net.Conn, er
 	)
 	slots := make(chan struct{}, maxPendingHandshakes)
 	// pending lists the connections in their handshake, oldest first: when
-	// all slots are taken, the oldest is dropped for the newcomer, so silent
-	// strangers cannot hold the slots and lock the real peer out (a peer
-	// sends its hello at once and finishes in a round trip).
+	// all slots are taken, one is dropped for the newcomer (see
+	// evictionVictim), so silent strangers cannot hold the slots and lock
+	// the real peer out (a peer sends its hello at once and finishes in a
+	// round trip).
 	var pending []net.Conn
 	for {
 		conn, err := ln.Accept()
@@ -181,8 +182,13 @@ func acceptPrev(ctx context.Context, cfg *Config, ln net.Listener) (net.Conn, er
 		default:
 			mu.Lock()
 			if len(pending) > 0 {
-				pending[0].Close()
-				pending = pending[1:]
+				hosts := make([]string, len(pending))
+				for i, c := range pending {
+					hosts[i] = remoteHost(c)
+				}
+				v := evictionVictim(hosts)
+				pending[v].Close()
+				pending = slices.Delete(pending, v, v+1)
 			}
 			mu.Unlock()
 			slots <- struct{}{} // the evicted handshake fails at once and frees its slot
@@ -236,6 +242,35 @@ func acceptPrev(ctx context.Context, cfg *Config, ln net.Listener) (net.Conn, er
 		return nil, lastErr
 	}
 	return nil, fmt.Errorf("%w (last attempt: %w)", ctx.Err(), lastErr)
+}
+
+// evictionVictim picks the pending handshake to drop when every slot is
+// taken, given each one's source host, oldest first: the oldest from the
+// host with the most pending. A flood from a few hosts then only evicts
+// its own connections, never the real peer's (one connection from its own
+// host), however fast it reconnects; only a flood from more hosts than
+// there are slots competes with the peer again.
+func evictionVictim(hosts []string) int {
+	count := map[string]int{}
+	for _, h := range hosts {
+		count[h]++
+	}
+	victim := 0
+	for i, h := range hosts {
+		if count[h] > count[hosts[victim]] {
+			victim = i
+		}
+	}
+	return victim
+}
+
+// remoteHost is the address a connection comes from, without its port.
+func remoteHost(c net.Conn) string {
+	host, _, err := net.SplitHostPort(c.RemoteAddr().String())
+	if err != nil {
+		return c.RemoteAddr().String()
+	}
+	return host
 }
 
 // handshake runs fn over conn under a deadline of handshakeTimeout, cut

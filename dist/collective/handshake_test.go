@@ -289,3 +289,76 @@ func TestStrangersDoNotBreakFormation(t *testing.T) {
 	defer closeAll(gs)
 	noErrors(t, onEach(gs, func(_ int, g *Group) error { return g.Barrier() }))
 }
+
+func TestEvictionVictim(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		hosts []string
+		want  int
+	}{
+		{"one host: the oldest", []string{"a", "a", "a"}, 0},
+		{"the peer first, a flood behind it", []string{"peer", "x", "x", "x"}, 1},
+		{"the busiest host, oldest of its own", []string{"y", "peer", "x", "x", "y", "x"}, 2},
+		{"a tie: the host seen first", []string{"peer", "x", "y", "x", "y"}, 1},
+		{"all distinct: the oldest", []string{"p", "q", "r"}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := evictionVictim(tt.hosts); got != tt.want {
+				t.Errorf("evictionVictim(%v) = %d, want %d", tt.hosts, got, tt.want)
+			}
+		})
+	}
+}
+
+// A stranger on another host reconnecting as fast as it can keeps every
+// handshake slot of rank 1 busy; the real rank 0 still gets in, because a
+// full table drops the flooding host's connections, never the peer's.
+func TestFloodFromAnotherHostDoesNotLockThePeerOut(t *testing.T) {
+	lns, addrs := listeners(t, 2)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+			var held []net.Conn
+			defer func() {
+				for _, c := range held {
+					c.Close()
+				}
+			}()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				c, err := d.Dial("tcp", addrs[1])
+				if err != nil {
+					continue // refused once the ring formed and the listener closed
+				}
+				held = append(held, c)
+			}
+		})
+	}
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(50 * time.Millisecond) // the flood fills the table first
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	g1 := make(chan error, 1)
+	var group1 *Group
+	go func() {
+		var err error
+		group1, err = New(ctx, testConfig(1, addrs), lns[1])
+		g1 <- err
+	}()
+	group0, err := New(ctx, testConfig(0, addrs), lns[0])
+	if err != nil {
+		t.Fatalf("rank 0: %v", err)
+	}
+	if err := within(t, g1, "rank 1 formation"); err != nil {
+		t.Fatalf("rank 1 under the flood: %v", err)
+	}
+	gs := []*Group{group0, group1}
+	defer closeAll(gs)
+	noErrors(t, onEach(gs, func(_ int, g *Group) error { return g.Barrier() }))
+}
