@@ -257,27 +257,36 @@ func TestStrangersDoNotBreakFormation(t *testing.T) {
 		}
 		strangers = append(strangers, c)
 	}
+	formPairWhile(t, lns, cfg0, testConfig(1, addrs), func() {
+		// The garbage sender and the replayer are refused while rank 1 waits.
+		for _, c := range strangers[1:] {
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			var ch [nonceBytes + macBytes]byte
+			err := readTagged(c, tagChallenge, ch[:])
+			if err == nil {
+				err = readTagged(c, tagWelcome, nil)
+			}
+			if !errors.Is(err, ErrRejected) {
+				t.Fatalf("stranger: got %v, want a reject", err)
+			}
+		}
+	})
+}
+
+// formPairWhile starts rank 1 (cfg1), runs meanwhile while it waits, then forms
+// rank 0 (cfg0) and checks both with a barrier.
+func formPairWhile(t *testing.T, lns []net.Listener, cfg0, cfg1 Config, meanwhile func()) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
 	g1 := make(chan error, 1)
 	var group1 *Group
 	go func() {
 		var err error
-		group1, err = New(ctx, testConfig(1, addrs), lns[1])
+		group1, err = New(ctx, cfg1, lns[1])
 		g1 <- err
 	}()
-	// The garbage sender and the replayer are refused while rank 1 waits.
-	for _, c := range strangers[1:] {
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		var ch [nonceBytes + macBytes]byte
-		err := readTagged(c, tagChallenge, ch[:])
-		if err == nil {
-			err = readTagged(c, tagWelcome, nil)
-		}
-		if !errors.Is(err, ErrRejected) {
-			t.Fatalf("stranger: got %v, want a reject", err)
-		}
-	}
+	meanwhile()
 	group0, err := New(ctx, cfg0, lns[0])
 	if err != nil {
 		t.Fatalf("rank 0: %v", err)
@@ -342,23 +351,5 @@ func TestFloodFromAnotherHostDoesNotLockThePeerOut(t *testing.T) {
 	}
 	defer func() { close(stop); wg.Wait() }()
 	time.Sleep(50 * time.Millisecond) // the flood fills the table first
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	g1 := make(chan error, 1)
-	var group1 *Group
-	go func() {
-		var err error
-		group1, err = New(ctx, testConfig(1, addrs), lns[1])
-		g1 <- err
-	}()
-	group0, err := New(ctx, testConfig(0, addrs), lns[0])
-	if err != nil {
-		t.Fatalf("rank 0: %v", err)
-	}
-	if err := within(t, g1, "rank 1 formation"); err != nil {
-		t.Fatalf("rank 1 under the flood: %v", err)
-	}
-	gs := []*Group{group0, group1}
-	defer closeAll(gs)
-	noErrors(t, onEach(gs, func(_ int, g *Group) error { return g.Barrier() }))
+	formPairWhile(t, lns, testConfig(0, addrs), testConfig(1, addrs), func() {})
 }

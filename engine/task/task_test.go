@@ -176,15 +176,18 @@ func TestBuildResNetStages(t *testing.T) {
 	}
 }
 
-func TestBuildLeNetWithPyTorchNames(t *testing.T) {
-	tk, err := build(t, `name: l
+// lenetConfig is a LeNet task on 28×28 synthetic samples.
+const lenetConfig = `name: l
 num_epochs: 1
 dataset:
   train: {name: synthetic, num_samples: 16, num_classes: 10, crop_size: 28, batchsize_per_replica: 8}
 model: {name: lenet}
 loss: {name: cross_entropy}
 optimizer: {name: sgd, lr: 0.1}
-`, 1)
+`
+
+func TestBuildLeNetWithPyTorchNames(t *testing.T) {
+	tk, err := build(t, lenetConfig, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -227,18 +230,7 @@ func TestExampleConfigsBuild(t *testing.T) {
 // published ReLU-then-pool order does: outputs and every gradient agree
 // bit for bit, including windows whose values are all negative.
 func TestLeNetPoolBeforeReLU(t *testing.T) {
-	cfg, err := config.Parse("l.yaml", []byte(`name: l
-num_epochs: 1
-dataset:
-  train: {name: synthetic, num_samples: 16, num_classes: 10, crop_size: 28, batchsize_per_replica: 8}
-model: {name: lenet}
-loss: {name: cross_entropy}
-optimizer: {name: sgd, lr: 0.1}
-`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ours, err := Build(cfg, Options{Seed: 4, BLAS: cpu.BLAS(), WorldSize: 1})
+	ours, err := build(t, lenetConfig, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
