@@ -4,8 +4,8 @@ package cuda
 
 import "fmt"
 
-// Convolution and max-pool operations on N×C×H×W float32 batches (the
-// kernels of kernels/conv.cu). A convolution layer is
+// Convolution, max-pool and global average pool operations on N×C×H×W
+// float32 batches (the kernels of kernels/conv.cu). A convolution layer is
 //
 //	forward   Im2Col(cols, x); Gemm(W·cols → cnhw); CNHWToNCHW(y, cnhw, bias)
 //	backward  NCHWToCNHWGrad(dcnhw, db, dy); Gemm(dcnhw·colsᵀ → dW);
@@ -168,4 +168,29 @@ func (q *Queue) MaxPoolBackward(dx, dy, arg, y Buffer, g Window, n int) {
 	q.launch("maxpool_backward", q.k.maxPoolBackward, q.gridFor(n*g.InLen()), 1, elementwiseBlock, 1,
 		argPtr(dy), argPtr(arg), argPtr(y), argPtr(dx), argInt(n*g.C), argInt(g.H), argInt(g.W), argInt(g.K), argInt(g.S), argInt(g.P),
 		argInt(g.OH), argInt(g.OW))
+}
+
+// GlobalAvgPool sets y[i] (planes values) to the mean of plane i of x
+// (planes × plane values), summed in order in float and scaled by
+// 1/plane, as engine/nn's GlobalAvgPool: N×C×H×W to N×C is planes = N·C,
+// plane = H·W.
+func (q *Queue) GlobalAvgPool(y, x Buffer, planes, plane int) {
+	if !q.checkPlanes("GlobalAvgPool", planes, 1, plane, x) || !q.checkMatrix("GlobalAvgPool y", planes, 1, y) || planes == 0 {
+		return
+	}
+	if plane == 0 {
+		q.fail(fmt.Errorf("%w: GlobalAvgPool of empty planes", ErrArgument))
+		return
+	}
+	q.launch("global_avgpool", q.k.avgPool, q.gridFor(planes), 1, elementwiseBlock, 1,
+		argPtr(x), argPtr(y), argInt(planes), argInt(plane))
+}
+
+// GlobalAvgPoolBackward sets every value of plane p of dx to dy[p]/plane.
+func (q *Queue) GlobalAvgPoolBackward(dx, dy Buffer, planes, plane int) {
+	if !q.checkPlanes("GlobalAvgPoolBackward", planes, 1, plane, dx) || !q.checkMatrix("GlobalAvgPoolBackward dy", planes, 1, dy) || planes*plane == 0 {
+		return
+	}
+	q.launch("global_avgpool_backward", q.k.avgPoolBackward, q.gridFor(planes*plane), 1, elementwiseBlock, 1,
+		argPtr(dy), argPtr(dx), argInt(planes), argInt(plane))
 }

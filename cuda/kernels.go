@@ -20,7 +20,7 @@ import (
 var kernelFiles embed.FS
 
 // kernelModules are the sources in kernels/, without extension.
-var kernelModules = []string{"elementwise", "loss", "sgd", "conv"}
+var kernelModules = []string{"elementwise", "loss", "sgd", "conv", "norm"}
 
 // kernels are the loaded modules and their functions.
 type kernels struct {
@@ -29,9 +29,11 @@ type kernels struct {
 	// not fit the GPU.
 	jit []string
 
-	biasAct, reluBackward, colSum, softmaxXent, lossReduce, sgd cu.Function
+	biasAct, reluBackward, colSum, addAct, softmaxXent, lossReduce, sgd cu.Function
 
-	im2col, col2im, cnhwToNCHW, nchwToCNHWGrad, maxPool, maxPoolBackward cu.Function
+	im2col, col2im, cnhwToNCHW, nchwToCNHWGrad, maxPool, maxPoolBackward, avgPool, avgPoolBackward cu.Function
+
+	bnPartials, bnStats, bnApply, bnGrad, bnBackward cu.Function
 }
 
 func loadKernels() (*kernels, error) {
@@ -54,6 +56,7 @@ func loadKernels() (*kernels, error) {
 		{0, "cohort_bias_act", &k.biasAct},
 		{0, "cohort_relu_backward", &k.reluBackward},
 		{0, "cohort_col_sum", &k.colSum},
+		{0, "cohort_add_act", &k.addAct},
 		{1, "cohort_softmax_xent", &k.softmaxXent},
 		{1, "cohort_loss_reduce", &k.lossReduce},
 		{2, "cohort_sgd", &k.sgd},
@@ -63,6 +66,13 @@ func loadKernels() (*kernels, error) {
 		{3, "cohort_nchw_to_cnhw_grad", &k.nchwToCNHWGrad},
 		{3, "cohort_maxpool", &k.maxPool},
 		{3, "cohort_maxpool_backward", &k.maxPoolBackward},
+		{3, "cohort_global_avgpool", &k.avgPool},
+		{3, "cohort_global_avgpool_backward", &k.avgPoolBackward},
+		{4, "cohort_bn_partials", &k.bnPartials},
+		{4, "cohort_bn_stats", &k.bnStats},
+		{4, "cohort_bn_apply", &k.bnApply},
+		{4, "cohort_bn_grad", &k.bnGrad},
+		{4, "cohort_bn_backward", &k.bnBackward},
 	}
 	for _, f := range fns {
 		var err error
@@ -113,6 +123,7 @@ func (q *Queue) KernelsJIT() []string { return append([]string(nil), q.k.jit...)
 func argPtr(b Buffer) uint64  { return uint64(b.ptr) }
 func argInt(v int) uint64     { return uint64(uint32(int32(v))) }
 func argF32(v float32) uint64 { return uint64(math.Float32bits(v)) }
+func argF64(v float64) uint64 { return math.Float64bits(v) }
 func argBool(v bool) uint64 {
 	if v {
 		return 1
@@ -189,6 +200,17 @@ func (q *Queue) ReLUBackward(dx, dy, y Buffer, n int) {
 	}
 	q.launch("relu_backward", q.k.reluBackward, q.gridFor(n), 1, elementwiseBlock, 1,
 		argPtr(dx), argPtr(dy), argPtr(y), argInt(n))
+}
+
+// AddAct sets y = a + b over n floats, then ReLU when relu is set: the
+// end of a residual block, and the sum of its branches' input gradients.
+// y may be a or b.
+func (q *Queue) AddAct(y, a, b Buffer, n int, relu bool) {
+	if !q.checkMatrix("AddAct", 1, n, y, a, b) || n == 0 {
+		return
+	}
+	q.launch("add_act", q.k.addAct, q.gridFor(n), 1, elementwiseBlock, 1,
+		argPtr(y), argPtr(a), argPtr(b), argInt(n), argBool(relu))
 }
 
 // ColSum sets (or with accumulate, adds to) db[c] the sum over rows of the

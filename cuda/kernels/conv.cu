@@ -1,4 +1,5 @@
-// Convolution and max-pool kernels over N×C×H×W float32 batches.
+// Convolution, max-pool and global average pool kernels over N×C×H×W
+// float32 batches.
 //
 // A convolution is one GEMM per layer per batch on "channel-major" (CNHW)
 // matrices: im2col writes the batch's patches as a patch×(N·OH·OW) matrix,
@@ -190,5 +191,35 @@ extern "C" __global__ void cohort_maxpool_backward(const float* __restrict__ dy,
             }
         }
         dx[i] = acc;
+    }
+}
+
+// Global average pool over planes = n·c planes of plane values each: y[i]
+// is the float sum of plane i, in order, times 1/plane, as engine/nn's
+// GlobalAvgPool computes it. One thread per plane: the planes a ResNet
+// head pools are small.
+extern "C" __global__ void cohort_global_avgpool(const float* __restrict__ x, float* __restrict__ y,
+                                                 int planes, int plane)
+{
+    float inv = 1.f / (float)plane;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < planes; i += gridDim.x * blockDim.x) {
+        const float* src = x + (size_t)i * plane;
+        float sum = 0.f;
+        for (int j = 0; j < plane; j++) {
+            sum += src[j];
+        }
+        y[i] = __fmul_rn(sum, inv);
+    }
+}
+
+// The global average pool's backward: every value of plane p gets dy[p]/plane
+// (dy[p] times 1/plane, as engine/nn rounds it).
+extern "C" __global__ void cohort_global_avgpool_backward(const float* __restrict__ dy, float* __restrict__ dx,
+                                                          int planes, int plane)
+{
+    float inv = 1.f / (float)plane;
+    int total = planes * plane;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < total; i += gridDim.x * blockDim.x) {
+        dx[i] = __fmul_rn(dy[i / plane], inv);
     }
 }

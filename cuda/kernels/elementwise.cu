@@ -1,5 +1,6 @@
-// Elementwise kernels of Cohort's MLP: bias add with optional ReLU (fused
-// after a GEMM), the ReLU gradient, and the bias gradient (a column sum).
+// Elementwise kernels: bias add with optional ReLU (fused after a GEMM),
+// the ReLU gradient, the bias gradient (a column sum), and the sum of a
+// residual block's branches.
 // Every index fits in int: the Go side refuses buffers of 2^31 elements or
 // more. Compiled by scripts/cuda/gen-kernels.sh; launched from cuda/kernels.go.
 
@@ -46,5 +47,16 @@ extern "C" __global__ void cohort_col_sum(float* __restrict__ db, const float* _
             t += part[k][threadIdx.x];
         }
         db[c] = accumulate ? db[c] + t : t;
+    }
+}
+
+// y = a + b, then ReLU when relu is set: the end of a residual block, and
+// (without the ReLU) the sum of its branches' input gradients. y may be a
+// or b.
+extern "C" __global__ void cohort_add_act(float* y, const float* a, const float* b, int n, int relu)
+{
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
+        float v = a[i] + b[i];
+        y[i] = (relu && v < 0.f) ? 0.f : v;
     }
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"cohort/cuda"
+	"cohort/engine/nn"
 	"cohort/engine/task"
 	"cohort/engine/train"
 )
@@ -29,13 +30,18 @@ var (
 )
 
 // NewAccelerated copies t's model onto dev. The model must be made of
-// Linear, Conv2d, MaxPool2d, ReLU and Flatten layers (engine/task's MLP
-// without BatchNorm or dropout, and LeNet) and trained by SGD; anything
-// else is ErrUnsupported, naming it.
+// Linear, Conv2d, MaxPool2d, BatchNorm, GlobalAvgPool, ReLU and Flatten
+// layers and residual blocks of them (engine/task's MLP without dropout,
+// LeNet and ResNet) and trained by SGD, with BatchNorm statistics kept per
+// rank; anything else is ErrUnsupported, naming it.
 func NewAccelerated(dev *cuda.Device, t *task.Task) (*Accelerated, error) {
 	o := t.Config.Optimizer
 	if o.Name != "sgd" {
 		return nil, fmt.Errorf("%w: optimizer %q (on the GPU Cohort has sgd)", ErrUnsupported, o.Name)
+	}
+	if t.SyncBatchNorm && len(nn.Buffers(t.Model)) > 0 {
+		return nil, fmt.Errorf("%w: batch_norm_sync_mode: pytorch (BatchNorm statistics synchronised across ranks) runs on the CPU only; "+
+			"set batch_norm_sync_mode: disabled to train on the GPU with per-rank statistics", ErrUnsupported)
 	}
 	m, err := New(dev, t.Model, Options{
 		MaxBatch: max(t.TrainBatch, t.TestBatch), InputShape: t.InputShape(),
@@ -125,9 +131,13 @@ func (a *Accelerated) Stats() (train.DeviceStats, error) {
 	return train.DeviceStats{LossSum: s.LossSum, Correct: s.Correct, Samples: s.Samples, LastLoss: s.LastLoss}, err
 }
 
-// ToHost copies the weights and momentum buffers into the task.
+// ToHost copies the weights, the model's buffers (BatchNorm's running
+// statistics) and the momentum buffers into the task.
 func (a *Accelerated) ToHost() error {
 	if err := a.m.ParamsToHost(a.task.Model); err != nil {
+		return err
+	}
+	if err := a.m.BuffersToHost(a.task.Model); err != nil {
 		return err
 	}
 	mom, err := a.m.MomentumState()
@@ -137,9 +147,13 @@ func (a *Accelerated) ToHost() error {
 	return a.task.Optimizer.LoadState(mom)
 }
 
-// FromHost copies the task's weights and momentum buffers to the device.
+// FromHost copies the task's weights, model buffers and momentum buffers
+// to the device.
 func (a *Accelerated) FromHost() error {
 	if err := a.m.ParamsFromHost(a.task.Model); err != nil {
+		return err
+	}
+	if err := a.m.BuffersFromHost(a.task.Model); err != nil {
 		return err
 	}
 	return a.m.LoadMomentum(a.task.Optimizer.State())

@@ -1,28 +1,41 @@
-// Package gpu is the engine's CUDA backend: a feed-forward network
-// (Linear, Conv2d, MaxPool2d, ReLU and Flatten layers on N×C×H×W float32
-// batches, softmax cross-entropy, SGD with momentum) held on one GPU,
-// built from the CPU engine's nn.Sequential so that layer sizes, initial
-// weights and parameter names are the CPU model's. That covers the MLP and
-// LeNet of engine/task.
+// Package gpu is the engine's CUDA backend: a network of Linear, Conv2d,
+// MaxPool2d, BatchNorm, GlobalAvgPool, ReLU and Flatten layers and residual
+// blocks of them, on N×C×H×W float32 batches, with softmax cross-entropy
+// and SGD with momentum, held on one GPU and built from the CPU engine's
+// nn.Sequential so that layer sizes, initial weights and buffers, and
+// names are the CPU model's. That covers engine/task's MLP (with or
+// without BatchNorm), LeNet and ResNet (basic and bottleneck blocks).
 //
-// A ReLU is folded into the layer before it. A convolution is one GEMM
-// over the whole batch: the batch's patch matrix (im2col) is multiplied by
-// the weight, read as Out×(In·k·k), and an epilogue adds the bias and
-// moves the channel-major result to NCHW; backward is the transposed
-// products and a gather (col2im), with no atomics.
+// Planning (plan.go) flattens the model into layers that read and write
+// activations by index: a residual block becomes its main branch's
+// layers, its shortcut's, and an add that joins them. A ReLU is folded
+// into the layer before it. The backward pass (schedule.go) is a flat list
+// of steps over a few gradient buffers, reused as soon as they are dead; a
+// block's output gradient feeds both branches and their input gradients
+// are summed. A convolution is one GEMM over the whole batch: the batch's
+// patch matrix (im2col) is multiplied by the weight, read as
+// Out×(In·k·k), and an epilogue adds the bias and moves the channel-major
+// result to NCHW; backward is the transposed products and a gather
+// (col2im). BatchNorm reduces each channel in fixed-order double partial
+// sums and updates its running statistics as the CPU does. Nothing uses
+// float atomics: results are deterministic.
 //
 // All parameters live in one flat device buffer and all gradients in
-// another with the same layout (Layout): the last layer first, each
-// layer's parameters last first (bias before weight), the order of the CPU
-// trainer's gradient buckets, so a trainer can copy the whole gradient to
-// the host, all-reduce it with the TCP ring and copy it back
+// another with the same layout (Layout): the model's top-level layers last
+// first, each layer's Params() last first (bias before weight; a residual
+// block's are its main branch's then its shortcut's), the order of the
+// CPU trainer's gradient buckets, so a trainer can copy the whole gradient
+// to the host, all-reduce it with the TCP ring and copy it back
 // (ReadGrad/WriteGrad) between Train and ApplySGD. A single-rank run uses
-// Step, which does both in one device call.
+// Step, which does both in one device call. BatchNorm's running
+// statistics and batch counts live in a flat buffers area in nn.Buffers
+// order (BufferLayout), moved by BuffersToHost and BuffersFromHost. Each
+// rank keeps its own statistics: synchronised BatchNorm is not supported.
 //
-// Everything here except the planning of the layer stack needs the cuda
-// build tag; without it the package holds only the types below. Nothing in
-// this package has run on a GPU yet at the time of writing:
-// scripts/gpu-check.sh runs its tests and throughput benchmark there.
+// Everything here except the planning needs the cuda build tag; without it
+// the package holds only the planning and the types below. Nothing in this
+// package has run on a GPU yet at the time of writing: scripts/gpu-check.sh
+// runs its tests and throughput benchmark there.
 package gpu
 
 import (
@@ -30,9 +43,9 @@ import (
 	"slices"
 )
 
-// ErrUnsupported marks a model the GPU backend cannot run (a layer other
-// than Linear, Conv2d, MaxPool2d, ReLU and Flatten, or one in a place it
-// cannot be); the message names it.
+// ErrUnsupported marks a model the GPU backend cannot run (a layer it does
+// not have, such as Dropout, one in a place it cannot be, or synchronised
+// BatchNorm); the message names it.
 var ErrUnsupported = errors.New("gpu: not supported")
 
 // ErrInput reports a batch, a sample shape or options that do not fit
@@ -54,7 +67,8 @@ type Options struct {
 }
 
 // Slot is where one parameter lives in the flat parameter, gradient and
-// momentum buffers.
+// momentum buffers, or one buffer (BatchNorm's running statistics) in the
+// flat buffers area.
 type Slot struct {
 	// Name is the CPU model's (PyTorch state_dict) name, e.g. "1.weight".
 	Name  string

@@ -11,6 +11,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,13 +66,22 @@ func maxAbs(v []float32) float64 {
 	return m
 }
 
-// close fails t unless |got-want| ≤ rel·max|want| elementwise; NaN fails.
+// closeTo fails t unless |got-want| ≤ rel·max|want| elementwise; NaN fails.
 func closeTo(t *testing.T, what string, got, want []float32, rel float64) {
+	t.Helper()
+	closeToScale(t, what, got, want, rel, 0)
+}
+
+// closeToScale is closeTo with the bound rel·max(max|want|, scale): for a
+// tensor whose exact value is 0 and whose computed values are rounding
+// noise (the bias gradient of a layer before a BatchNorm), scale is the
+// magnitude of the terms that cancel.
+func closeToScale(t *testing.T, what string, got, want []float32, rel, scale float64) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
 	}
-	tol := rel * maxAbs(want)
+	tol := rel * max(maxAbs(want), scale)
 	worst, at := 0.0, -1
 	for i := range want {
 		d := math.Abs(float64(got[i]) - float64(want[i]))
@@ -80,8 +90,24 @@ func closeTo(t *testing.T, what string, got, want []float32, rel float64) {
 		}
 	}
 	if at >= 0 {
-		t.Errorf("%s[%d] = %g, want %g: off by %.3g, bound %.3g (%g × max|want|)", what, at, got[at], want[at], worst, tol, rel)
+		t.Errorf("%s[%d] = %g, want %g: off by %.3g, bound %.3g (%g × max(max|want|, %.3g))", what, at, got[at], want[at], worst, tol, rel, scale)
 	}
+}
+
+// layerScales maps each layer (a tensor's name up to its last dot, after
+// dropping suffix) to the largest magnitude among its tensors in want.
+func layerScales(want map[string][]float32, suffix string) map[string]float64 {
+	out := map[string]float64{}
+	for name, v := range want {
+		l := layerOf(name, suffix)
+		out[l] = max(out[l], maxAbs(v))
+	}
+	return out
+}
+
+func layerOf(name, suffix string) string {
+	name = strings.TrimSuffix(name, suffix)
+	return name[:max(strings.LastIndex(name, "."), 0)]
 }
 
 // gradOf returns slot s of a flat gradient.

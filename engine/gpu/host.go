@@ -14,30 +14,43 @@ import (
 // hostParams maps model's parameters to the device slots by name, checking
 // that model has the device model's shapes.
 func (m *Model) hostParams(model *nn.Sequential) ([]*nn.Param, error) {
+	return matchSlots("parameter", m.slots, model.Params())
+}
+
+// hostBuffers maps model's buffers to the device's buffer slots likewise.
+func (m *Model) hostBuffers(model *nn.Sequential) ([]*nn.Param, error) {
+	return matchSlots("buffer", m.states, nn.Buffers(model))
+}
+
+// matchSlots returns, for each slot, the tensor of host with its name and
+// shape.
+func matchSlots(what string, slots []Slot, host []*nn.Param) ([]*nn.Param, error) {
 	byName := map[string]*nn.Param{}
-	for _, p := range model.Params() {
+	for _, p := range host {
 		byName[p.Name] = p
 	}
-	out := make([]*nn.Param, len(m.slots))
-	for i, s := range m.slots {
+	out := make([]*nn.Param, len(slots))
+	for i, s := range slots {
 		p := byName[s.Name]
 		if p == nil || !slices.Equal(p.Value.Shape, s.Shape) {
-			return nil, fmt.Errorf("%w: host model has no parameter %s of shape %v", ErrInput, s.Name, s.Shape)
+			return nil, fmt.Errorf("%w: host model has no %s %s of shape %v", ErrInput, what, s.Name, s.Shape)
 		}
 		out[i] = p
 	}
 	return out, nil
 }
 
-// upload copies the initial parameters from the CPU model New planned from.
-func (m *Model) upload(q *cuda.Queue) {
-	for _, l := range m.layers {
-		if l.hasParams() {
-			cuda.Upload(q, view(m.params, l.w), l.weight.Value.Data)
-		}
-		if l.bias != nil {
-			cuda.Upload(q, view(m.params, l.b), l.bias.Value.Data)
-		}
+// writeParams uploads ps (in slot order) into the flat parameters.
+func (m *Model) writeParams(q *cuda.Queue, ps []*nn.Param) {
+	for i, s := range m.slots {
+		cuda.Upload(q, view(m.params, s), ps[i].Value.Data)
+	}
+}
+
+// writeBuffers uploads bs (in buffer slot order) into the buffers area.
+func (m *Model) writeBuffers(q *cuda.Queue, bs []*nn.Param) {
+	for i, s := range m.states {
+		cuda.Upload(q, view(m.state, s), bs[i].Value.Data)
 	}
 }
 
@@ -63,11 +76,32 @@ func (m *Model) ParamsFromHost(src *nn.Sequential) error {
 	if err != nil {
 		return err
 	}
-	return m.transfer("params from host", func(q *cuda.Queue) {
-		for i, s := range m.slots {
-			cuda.Upload(q, view(m.params, s), ps[i].Value.Data)
+	return m.transfer("params from host", func(q *cuda.Queue) { m.writeParams(q, ps) })
+}
+
+// BuffersToHost copies the device's buffers (BatchNorm's running
+// statistics and batch counts) into those of a CPU model with the same
+// buffer names and shapes, for checkpoints and the trainer's broadcast.
+func (m *Model) BuffersToHost(dst *nn.Sequential) error {
+	bs, err := m.hostBuffers(dst)
+	if err != nil {
+		return err
+	}
+	return m.transfer("buffers to host", func(q *cuda.Queue) {
+		for i, s := range m.states {
+			cuda.Download(q, bs[i].Value.Data, view(m.state, s))
 		}
 	})
+}
+
+// BuffersFromHost replaces the device's buffers with src's (a resumed
+// checkpoint, or rank 0's statistics).
+func (m *Model) BuffersFromHost(src *nn.Sequential) error {
+	bs, err := m.hostBuffers(src)
+	if err != nil {
+		return err
+	}
+	return m.transfer("buffers from host", func(q *cuda.Queue) { m.writeBuffers(q, bs) })
 }
 
 // ReadGrad copies the flat gradient (NumParams float32s, in Layout order)

@@ -2,9 +2,9 @@
 
 package gpu
 
-// Single-layer tests: a Conv2d or MaxPool2d (with and without the ReLU
-// folded in) on the GPU against the same engine/nn layers on the CPU, on
-// the same weights and fresh random inputs. Inputs, weights and output
+// Single-layer tests: a Conv2d, MaxPool2d, BatchNorm or GlobalAvgPool
+// (with and without the ReLU folded in) on the GPU against the same
+// engine/nn layers on the CPU, on the same weights and fresh random inputs. Inputs, weights and output
 // gradients are drawn on coarse binary grids (multiples of 1/16 and
 // 1/256) on which every product and every partial sum is exact in
 // float32, so results must match bit for bit whatever order either side
@@ -77,62 +77,106 @@ func onDevice(t *testing.T, f func(q *cuda.Queue) error) {
 	}
 }
 
+// deviceLayer is the one layer of a planned network with its device
+// buffers, for single-layer tests: the CPU model's parameters and buffers
+// are uploaded, everything else starts as NaN.
+type deviceLayer struct {
+	net                              *network
+	l                                *layerSpec
+	bufs                             layerBufs
+	params, grads, state, x, dy, dxb cuda.Buffer
+	vals                             []cuda.Buffer
+	owned                            []cuda.Buffer
+}
+
+// newDeviceLayer sizes net's layer for n samples; net must hold one layer
+// (planLayers of a one-layer model).
+func newDeviceLayer(t *testing.T, q *cuda.Queue, net *network, n int) *deviceLayer {
+	t.Helper()
+	if len(net.layers) != 1 {
+		t.Fatalf("%d layers planned, want 1", len(net.layers))
+	}
+	d := &deviceLayer{net: net, l: &net.layers[0]}
+	alloc := func(values int) cuda.Buffer {
+		if values == 0 {
+			return cuda.Buffer{}
+		}
+		b := q.Alloc(4 * int64(values))
+		d.owned = append(d.owned, b)
+		q.Poison(b)
+		return b
+	}
+	nparams, nstate := 0, 0
+	for _, s := range net.slots {
+		nparams += s.Len
+	}
+	for _, s := range net.buffers {
+		nstate += s.Len
+	}
+	d.params, d.grads, d.state = alloc(nparams), alloc(nparams), alloc(nstate)
+	d.bufs = d.l.allocBufs(n, alloc(d.l.workLen(n)), alloc)
+	d.x, d.dy, d.dxb = alloc(n*d.l.In), alloc(n*d.l.Out), alloc(n*d.l.In)
+	d.vals = []cuda.Buffer{d.x, alloc(n * d.l.Out)}
+	if q.Err() != nil {
+		return d // no views of buffers that were not made
+	}
+	for i, s := range net.slots {
+		cuda.Upload(q, view(d.params, s), net.params[i].Value.Data)
+	}
+	for i, s := range net.buffers {
+		cuda.Upload(q, view(d.state, s), net.bufs[i].Value.Data)
+	}
+	return d
+}
+
+func (d *deviceLayer) free(q *cuda.Queue) {
+	for _, b := range d.owned {
+		q.Free(b)
+	}
+}
+
+// step runs the layer forward on x (training when train is set) and, with
+// dy, backward; it returns the output, the input gradient and the flat
+// parameter gradient (nil without dy).
+func (d *deviceLayer) step(q *cuda.Queue, x, dy []float32, n int, train, accumulate bool) (y, dx, grad []float32) {
+	cuda.Upload(q, d.x, x)
+	d.l.forward(q, d.bufs, d.params, d.state, d.vals, n, train)
+	y = make([]float32, n*d.l.Out)
+	cuda.Download(q, y, d.vals[1])
+	if dy == nil {
+		return y, nil, nil
+	}
+	cuda.Upload(q, d.dy, dy)
+	if d.l.ReLU && d.l.Kind == linearLayer {
+		q.ReLUBackward(d.dy, d.dy, d.vals[1], n*d.l.Out) // the schedule's mask step
+	}
+	d.l.backward(q, d.bufs, d.params, d.grads, d.vals, d.dy, d.dxb, n, accumulate)
+	dx, grad = make([]float32, n*d.l.In), make([]float32, cuda.Len[float32](d.grads))
+	cuda.Download(q, dx, d.dxb)
+	cuda.Download(q, grad, d.grads)
+	return y, dx, grad
+}
+
 // layerRun is what one layer computed on the GPU: its output, its input
 // gradient, and its flat parameter gradient after one backward pass and
 // after a second one that accumulates.
 type layerRun struct{ y, dx, grad, grad2 []float32 }
 
-// runLayer runs l forward on the n samples x and backward from dy on the
-// GPU, with the CPU parameters ps placed by slots. Every buffer the layer
-// writes starts as NaN.
-func runLayer(t *testing.T, l *layerSpec, slots []Slot, ps []*nn.Param, x, dy []float32, n int) layerRun {
+// runLayer runs net's one layer forward (training) on the n samples x and
+// backward from dy on the GPU, with the planned model's parameters, then
+// both again, accumulating the parameter gradient.
+func runLayer(t *testing.T, net *network, x, dy []float32, n int) layerRun {
 	t.Helper()
-	nparams := 0
-	for _, s := range slots {
-		nparams += s.Len
-	}
-	out := layerRun{y: make([]float32, n*l.Out), dx: make([]float32, n*l.In), grad: make([]float32, nparams), grad2: make([]float32, nparams)}
-	byName := map[string]*nn.Param{}
-	for _, p := range ps {
-		byName[p.Name] = p
-	}
+	var out layerRun
 	onDevice(t, func(q *cuda.Queue) error {
-		var owned []cuda.Buffer
-		defer func() {
-			for _, b := range owned {
-				q.Free(b)
-			}
-		}()
-		alloc := func(values int) cuda.Buffer {
-			if values == 0 {
-				return cuda.Buffer{}
-			}
-			b := q.Alloc(4 * int64(values))
-			owned = append(owned, b)
-			q.Poison(b)
-			return b
-		}
-		params, grads := alloc(nparams), alloc(nparams)
-		bufs := l.allocBufs(n, alloc(l.workLen(n)), alloc)
-		xb, dyb, dx := alloc(len(x)), alloc(len(dy)), alloc(n*l.In)
+		d := newDeviceLayer(t, q, net, n)
+		defer d.free(q)
 		if err := q.Err(); err != nil {
-			return err // no views of buffers that were not made
+			return err
 		}
-		for _, s := range slots {
-			cuda.Upload(q, view(params, s), byName[s.Name].Value.Data)
-		}
-		cuda.Upload(q, xb, x)
-		cuda.Upload(q, dyb, dy)
-		l.forward(q, bufs, params, xb, n)
-		cuda.Download(q, out.y, bufs.out)
-		l.backward(q, bufs, params, grads, xb, dyb, dx, n, false)
-		cuda.Download(q, out.dx, dx)
-		cuda.Download(q, out.grad, grads)
-		// backward may overwrite dy, and the patches its forward left.
-		cuda.Upload(q, dyb, dy)
-		l.forward(q, bufs, params, xb, n)
-		l.backward(q, bufs, params, grads, xb, dyb, dx, n, true)
-		cuda.Download(q, out.grad2, grads)
+		out.y, out.dx, out.grad = d.step(q, x, dy, n, true, false)
+		// backward may overwrite the patches its forward left.
+		_, _, out.grad2 = d.step(q, x, dy, n, true, true)
 		return nil
 	})
 	return out
@@ -195,14 +239,13 @@ func TestConvLayer(t *testing.T) {
 				cpu.Layers = append(cpu.Layers, nn.NewReLU())
 			}
 			in := []int{c.c, c.h, c.w}
-			specs, slots, err := plan(cpu, in...)
+			net, _, err := planLayers(cpu, in)
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := &specs[0]
-			x, dy := onGrid(r, c.n*numel(in), 1.0/16, 1), onGrid(r, c.n*l.Out, 1.0/16, 1)
+			x, dy := onGrid(r, c.n*numel(in), 1.0/16, 1), onGrid(r, c.n*net.layers[0].Out, 1.0/16, 1)
 			y, dx := cpuLayer(cpu, x, in, dy)
-			checkLayer(t, runLayer(t, l, slots, cpu.Params(), x, dy, c.n), slots, cpu.Params(), y, dx)
+			checkLayer(t, runLayer(t, net, x, dy, c.n), net.slots, cpu.Params(), y, dx)
 		})
 	}
 }
@@ -227,13 +270,12 @@ func TestPoolLayer(t *testing.T) {
 				cpu.Layers = append(cpu.Layers, nn.NewReLU())
 			}
 			in := []int{c.c, c.h, c.w}
-			g, err := cuda.NewWindow(c.c, c.h, c.w, c.k, c.s, c.p)
+			net, _, err := planLayers(cpu, in)
 			if err != nil {
 				t.Fatal(err)
 			}
-			l := &layerSpec{Kind: poolLayer, In: g.InLen(), Out: g.C * g.OutPlane(), ReLU: c.relu, Win: g}
 			// Values on a grid of 1/16 in [-1, 1]: many ties within a window.
-			x, dy := onGrid(r, c.n*numel(in), 1.0/16, 1), onGrid(r, c.n*l.Out, 1.0/16, 1)
+			x, dy := onGrid(r, c.n*numel(in), 1.0/16, 1), onGrid(r, c.n*net.layers[0].Out, 1.0/16, 1)
 			if c.nan {
 				for i := range x {
 					if r.IntN(20) == 0 {
@@ -242,7 +284,7 @@ func TestPoolLayer(t *testing.T) {
 				}
 			}
 			y, dx := cpuLayer(cpu, x, in, dy)
-			checkLayer(t, runLayer(t, l, nil, nil, x, dy, c.n), nil, nil, y, dx)
+			checkLayer(t, runLayer(t, net, x, dy, c.n), nil, nil, y, dx)
 		})
 	}
 }

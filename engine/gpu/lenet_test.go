@@ -156,7 +156,7 @@ func TestLeNetMatchesCPU(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		compareState(t, fmt.Sprintf("after step %d", step), gm, cpu, opt, seed)
+		compareState(t, fmt.Sprintf("after step %d", step), gm, lenetTask(t, seed+1).Model, cpu, opt)
 	}
 	// Eval at a batch size other than training's, on the trained weights.
 	x, y := quarterImages(r, 32)
@@ -173,16 +173,26 @@ func TestLeNetMatchesCPU(t *testing.T) {
 	}
 }
 
-// compareState checks the GPU's weights and momentum buffers against the
-// CPU model's and optimizer's.
-func compareState(t *testing.T, when string, gm *Model, cpu *nn.Sequential, opt *optim.SGD, seed uint64) {
+// compareState checks the GPU's weights, buffers (BatchNorm's running
+// statistics) and momentum buffers against the CPU model's and optimizer's,
+// reading them into host, a model built like cpu with other values. Each
+// tensor's bound scales with the largest magnitude in its layer (see
+// closeToScale).
+func compareState(t *testing.T, when string, gm *Model, host, cpu *nn.Sequential, opt *optim.SGD) {
 	t.Helper()
-	host := lenetTask(t, seed+1).Model // other values, same names
 	if err := gm.ParamsToHost(host); err != nil {
 		t.Fatal(err)
 	}
-	for i, p := range host.Params() {
-		closeTo(t, when+": weights "+p.Name, p.Value.Data, cpu.Params()[i].Value.Data, 1e-5)
+	if err := gm.BuffersToHost(host); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]float32{}
+	for _, p := range append(cpu.Params(), nn.Buffers(cpu)...) {
+		want[p.Name] = p.Value.Data
+	}
+	scale := layerScales(want, "")
+	for _, p := range append(host.Params(), nn.Buffers(host)...) {
+		closeToScale(t, when+": "+p.Name, p.Value.Data, want[p.Name], 1e-5, scale[layerOf(p.Name, "")])
 	}
 	mom, err := gm.MomentumState()
 	if err != nil {
@@ -192,11 +202,16 @@ func compareState(t *testing.T, when string, gm *Model, cpu *nn.Sequential, opt 
 	if len(mom) != len(wantMom) {
 		t.Fatalf("%s: %d momentum buffers, CPU has %d", when, len(mom), len(wantMom))
 	}
+	want = map[string][]float32{}
+	for name, w := range wantMom {
+		want[name] = w.Data
+	}
+	scale = layerScales(want, ".momentum_buffer")
 	for name, w := range wantMom {
 		g := mom[name]
 		if g == nil {
 			t.Fatalf("%s: momentum state lacks %s", when, name)
 		}
-		closeTo(t, when+": "+name, g.Data, w.Data, 1e-4)
+		closeToScale(t, when+": "+name, g.Data, w.Data, 1e-4, scale[layerOf(name, ".momentum_buffer")])
 	}
 }

@@ -11,18 +11,20 @@ import (
 	"cohort/engine/nn"
 )
 
-// Model is a feed-forward network (Linear, Conv2d, MaxPool2d and ReLU
-// layers) on one GPU. Its methods are not safe for concurrent use (a
-// trainer drives it from one goroutine); each is one call onto the
-// device's thread.
+// Model is a network of Linear, Conv2d, MaxPool2d, BatchNorm,
+// GlobalAvgPool and ReLU layers and residual blocks on one GPU. Its
+// methods are not safe for concurrent use (a trainer drives it from one
+// goroutine); each is one call onto the device's thread.
 type Model struct {
 	dev      *cuda.Device
 	layers   []layerSpec
 	bufs     []layerBufs // per layer
-	first    int         // the first layer with parameters: backward ends there
-	slots    []Slot
+	sched    schedule    // the backward pass
+	slots    []Slot      // parameters
+	states   []Slot      // buffers (BatchNorm's running statistics)
 	inSize   int
 	nparams  int
+	nstate   int
 	classes  int
 	maxBatch int
 	opt      Options
@@ -32,18 +34,21 @@ type Model struct {
 	trace func(q *cuda.Queue, layer int, pass string)
 
 	// Device buffers, touched only inside dev.Do.
-	params, grads, momentum cuda.Buffer    // momentum is zero without momentum
-	scratch                 [2]cuda.Buffer // dL/d(activations), ping-pong
-	x, labels               cuda.Buffer    // staging for host batches
-	loss, correct           cuda.Buffer    // per sample
-	stats                   cuda.Buffer    // cuda.StatsLen float64s
-	owned                   []cuda.Buffer  // everything above and in bufs, for Close
+	params, grads, momentum cuda.Buffer   // momentum is zero without momentum
+	state                   cuda.Buffer   // the buffers area; zero without buffers
+	vals                    []cuda.Buffer // activations; vals[0] is the batch being run
+	gslots                  []cuda.Buffer // gradients of activations (schedule's slots)
+	x, labels               cuda.Buffer   // staging for host batches
+	loss, correct           cuda.Buffer   // per sample
+	stats                   cuda.Buffer   // cuda.StatsLen float64s
+	owned                   []cuda.Buffer // everything above and in bufs, for Close
 }
 
-// New copies model's layers (sizes, initial weights, names) onto dev and
-// sizes every buffer for batches of up to o.MaxBatch samples of shape
-// o.InputShape. The CPU model is only read; ParamsToHost writes back into
-// it (or into another model built the same way).
+// New copies model's layers (sizes, initial weights and buffers, names)
+// onto dev and sizes every buffer for batches of up to o.MaxBatch samples
+// of shape o.InputShape. The CPU model is only read; ParamsToHost and
+// BuffersToHost write back into it (or into another model built the same
+// way).
 func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 	if o.MaxBatch <= 0 {
 		return nil, fmt.Errorf("%w: MaxBatch %d", ErrInput, o.MaxBatch)
@@ -56,22 +61,25 @@ func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 	if o.Nesterov && o.Momentum == 0 {
 		return nil, fmt.Errorf("%w: nesterov momentum requires momentum > 0", ErrInput)
 	}
-	specs, slots, err := plan(model, o.InputShape...)
+	net, err := plan(model, o.InputShape...)
 	if err != nil {
 		return nil, err
 	}
-	last := specs[len(specs)-1]
-	m := &Model{dev: dev, layers: specs, slots: slots, inSize: specs[0].In, classes: last.Out, maxBatch: o.MaxBatch, opt: o}
-	for !specs[m.first].hasParams() {
-		m.first++
-	}
-	for _, s := range slots {
+	last := net.layers[len(net.layers)-1]
+	m := &Model{dev: dev, layers: net.layers, sched: newSchedule(net), slots: net.slots, states: net.buffers,
+		inSize: net.values[0], classes: last.Out, maxBatch: o.MaxBatch, opt: o}
+	for _, s := range m.slots {
 		m.nparams += s.Len
 	}
+	for _, s := range m.states {
+		m.nstate += s.Len
+	}
 	widest, work := 0, 0
-	for i := range specs {
-		widest = max(widest, specs[i].Out)
-		work = max(work, specs[i].workLen(o.MaxBatch))
+	for _, v := range net.values {
+		widest = max(widest, v)
+	}
+	for i := range m.layers {
+		work = max(work, m.layers[i].workLen(o.MaxBatch))
 	}
 	err = dev.Do(func(q *cuda.Queue) error {
 		alloc := func(values int) cuda.Buffer {
@@ -82,17 +90,23 @@ func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 			m.owned = append(m.owned, b)
 			return b
 		}
-		m.params, m.grads = alloc(m.nparams), alloc(m.nparams)
+		m.params, m.grads, m.state = alloc(m.nparams), alloc(m.nparams), alloc(m.nstate)
 		q.Fill(m.grads, 0)
 		if o.Momentum != 0 {
 			m.momentum = alloc(m.nparams)
 			q.Fill(m.momentum, 0)
 		}
 		shared := alloc(work)
-		for i := range specs {
-			m.bufs = append(m.bufs, specs[i].allocBufs(o.MaxBatch, shared, alloc))
+		for i := range m.layers {
+			m.bufs = append(m.bufs, m.layers[i].allocBufs(o.MaxBatch, shared, alloc))
 		}
-		m.scratch = [2]cuda.Buffer{alloc(o.MaxBatch * widest), alloc(o.MaxBatch * widest)}
+		m.vals = make([]cuda.Buffer, len(net.values))
+		for v := 1; v < len(net.values); v++ {
+			m.vals[v] = alloc(o.MaxBatch * net.values[v])
+		}
+		for range m.sched.slots {
+			m.gslots = append(m.gslots, alloc(o.MaxBatch*widest))
+		}
 		m.x, m.labels = alloc(o.MaxBatch*m.inSize), alloc(o.MaxBatch)
 		m.loss, m.correct = alloc(o.MaxBatch), alloc(o.MaxBatch)
 		m.stats = alloc(2 * cuda.StatsLen) // float64s
@@ -103,14 +117,15 @@ func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 		// NaN in the work buffers turns a read of values no operation
 		// wrote (a batch-size mix-up) into a NaN loss, where fresh memory,
 		// often zero, would add nothing to a gradient and go unnoticed.
-		for _, b := range []cuda.Buffer{m.scratch[0], m.scratch[1], m.x, m.loss, shared} {
+		for _, b := range append(append([]cuda.Buffer{m.x, m.loss, shared}, m.vals[1:]...), m.gslots...) {
 			q.Poison(b)
 		}
 		for _, b := range m.bufs {
-			q.Poison(b.out)
 			q.Poison(b.cols)
+			q.Poison(b.stats)
 		}
-		m.upload(q)
+		m.writeParams(q, net.params)
+		m.writeBuffers(q, net.bufs)
 		return q.Sync()
 	})
 	if err != nil {
@@ -133,6 +148,11 @@ func (m *Model) Close() error {
 
 // Layout lists where each parameter lives in the flat buffers.
 func (m *Model) Layout() []Slot { return cloneSlots(m.slots) }
+
+// BufferLayout lists where each buffer (BatchNorm's running_mean,
+// running_var and num_batches_tracked) lives in the flat buffers area, in
+// nn.Buffers order.
+func (m *Model) BufferLayout() []Slot { return cloneSlots(m.states) }
 
 // NumParams is the length of the flat parameter and gradient buffers.
 func (m *Model) NumParams() int { return m.nparams }

@@ -32,10 +32,11 @@ func mlp(seed uint64, sizes ...int) *nn.Sequential {
 }
 
 func TestPlanLayout(t *testing.T) {
-	specs, slots, err := plan(mlp(1, 784, 512, 256, 10))
+	net, err := plan(mlp(1, 784, 512, 256, 10))
 	if err != nil {
 		t.Fatal(err)
 	}
+	specs, slots := net.layers, net.slots
 	want := []struct {
 		name   string
 		offset int
@@ -75,7 +76,7 @@ func TestPlanRejects(t *testing.T) {
 		"dropout":       nn.NewSequential(lin("0", 4, 3), drop, lin("2", 3, 2)),
 		"size mismatch": nn.NewSequential(lin("0", 4, 3), lin("1", 5, 2)),
 	} {
-		if _, _, err := plan(m); !errors.Is(err, ErrUnsupported) {
+		if _, err := plan(m); !errors.Is(err, ErrUnsupported) {
 			t.Errorf("%s: err = %v, want ErrUnsupported", name, err)
 		}
 	}
@@ -121,10 +122,11 @@ func bucketOrder(m *nn.Sequential) []string {
 func TestPlanLeNet(t *testing.T) {
 	tk := lenetTask(t, 1)
 	in := tk.InputShape()
-	specs, slots, err := plan(tk.Model, in...)
+	net, err := plan(tk.Model, in...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	specs, slots := net.layers, net.slots
 	win := func(c, h, k, s, oh int) cuda.Window {
 		return cuda.Window{C: c, H: h, W: h, K: k, S: s, OH: oh, OW: oh}
 	}
@@ -176,16 +178,16 @@ func TestPlanLeNet(t *testing.T) {
 // shape given, as NewAccelerated passes it, against the trainer's layout.
 func TestPlanMLPTaskLayout(t *testing.T) {
 	m := mlp(3, 784, 64, 10)
-	_, slots, err := plan(m, 1, 28, 28)
+	net, err := plan(m, 1, 28, 28)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i, name := range bucketOrder(m) {
-		if slots[i].Name != name {
+		if slots := net.slots; slots[i].Name != name {
 			t.Errorf("slot %d is %s, want %s", i, slots[i].Name, name)
 		}
 	}
-	if _, _, err := plan(m, 1, 28, 27); !errors.Is(err, ErrUnsupported) {
+	if _, err := plan(m, 1, 28, 27); !errors.Is(err, ErrUnsupported) {
 		t.Errorf("784-input MLP on 1×28×27 samples: err = %v, want ErrUnsupported", err)
 	}
 }
@@ -194,10 +196,11 @@ func TestPlanConvWithoutBias(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	conv := nn.NewConv2d(gonum.Implementation{}, rng, "c", nn.Conv2dSpec{In: 3, Out: 4, Kernel: 3, Stride: 2, Padding: 1})
 	m := nn.NewSequential(conv, nn.NewReLU(), nn.NewFlatten(), nn.NewLinear(gonum.Implementation{}, rng, "fc", 4*4*4, 5))
-	specs, slots, err := plan(m, 3, 7, 8)
+	net, err := plan(m, 3, 7, 8)
 	if err != nil {
 		t.Fatal(err)
 	}
+	specs, slots := net.layers, net.slots
 	if specs[0].Win.OH != 4 || specs[0].Win.OW != 4 || !specs[0].ReLU || specs[0].bias != nil {
 		t.Errorf("conv spec %+v", specs[0])
 	}
@@ -234,7 +237,7 @@ func TestPlanRejectsImages(t *testing.T) {
 		"relu after relu":      {nn.NewSequential(conv(1, 2, 3), nn.NewReLU(), nn.NewReLU()), []int{1, 6, 6}, ErrUnsupported},
 		"linear size mismatch": {nn.NewSequential(conv(1, 2, 3), nn.NewFlatten(), lin(33, 3)), []int{1, 6, 6}, ErrUnsupported},
 	} {
-		if _, _, err := plan(c.m, c.in...); !errors.Is(err, c.want) {
+		if _, err := plan(c.m, c.in...); !errors.Is(err, c.want) {
 			t.Errorf("%s: err = %v, want %v", name, err, c.want)
 		}
 	}

@@ -108,42 +108,48 @@ func (m *Model) run(what string, in Input, f func(q *cuda.Queue, x, labels cuda.
 	return nil
 }
 
-// forward computes every layer's output and the loss statistics, and with
-// grad the gradient of the mean loss with respect to the logits, into
-// scratch[0].
-func (m *Model) forward(q *cuda.Queue, x, labels cuda.Buffer, n int, grad bool) {
-	in := x
+// forward computes every layer's output and the loss statistics, in
+// training (train: BatchNorm uses and updates batch statistics) also the
+// gradient of the mean loss with respect to the logits, into the
+// schedule's loss slot.
+func (m *Model) forward(q *cuda.Queue, x, labels cuda.Buffer, n int, train bool) {
+	m.vals[0] = x
 	for i := range m.layers {
-		m.layers[i].forward(q, m.bufs[i], m.params, in, n)
+		m.layers[i].forward(q, m.bufs[i], m.params, m.state, m.vals, n, train)
 		m.traced(q, i, "forward")
-		in = m.bufs[i].out
 	}
 	var dlogits cuda.Buffer
-	if grad {
-		dlogits = m.scratch[0]
+	if train {
+		dlogits = m.gslots[m.sched.loss]
 	}
-	q.SoftmaxXent(in, labels, dlogits, m.loss, m.correct, n, m.classes, 1/float32(n))
+	logits := m.vals[m.layers[len(m.layers)-1].dst]
+	q.SoftmaxXent(logits, labels, dlogits, m.loss, m.correct, n, m.classes, 1/float32(n))
 	q.LossReduce(m.loss, m.correct, m.stats, n)
 	m.traced(q, len(m.layers), "loss")
 }
 
-// backward turns scratch[0] (dL/dlogits) into parameter gradients, layer
-// by layer down to the first with parameters, whose input gradient is
-// never computed (the input is data), as the CPU's Sequential.SkipInputGrad.
+// backward runs the schedule from the loss slot (dL/dlogits) down to the
+// first layer with parameters, whose input gradient is never computed
+// (the input is data), as the CPU's Sequential.SkipInputGrad.
 func (m *Model) backward(q *cuda.Queue, x cuda.Buffer, n int, accumulate bool) {
-	cur := 0
-	for i := len(m.layers) - 1; i >= m.first; i-- {
-		in := x
-		if i > 0 {
-			in = m.bufs[i-1].out
+	m.vals[0] = x
+	slot := func(i int) cuda.Buffer {
+		if i < 0 {
+			return cuda.Buffer{}
 		}
-		var dx cuda.Buffer
-		if i > m.first {
-			dx = m.scratch[1-cur]
+		return m.gslots[i]
+	}
+	for _, s := range m.sched.steps {
+		l := &m.layers[s.layer]
+		switch s.kind {
+		case maskStep:
+			q.ReLUBackward(slot(s.dx), slot(s.dy), m.vals[l.dst], n*l.Out)
+		case layerStep:
+			l.backward(q, m.bufs[s.layer], m.params, m.grads, m.vals, slot(s.dy), slot(s.dx), n, accumulate)
+			m.traced(q, s.layer, "backward")
+		case sumStep:
+			q.AddAct(slot(s.dx), slot(s.a), slot(s.b), n*s.size, false)
 		}
-		m.layers[i].backward(q, m.bufs[i], m.params, m.grads, in, m.scratch[cur], dx, n, accumulate)
-		m.traced(q, i, "backward")
-		cur = 1 - cur
 	}
 }
 

@@ -132,6 +132,10 @@ func (r *Residual) Backward(dy *tensor.Tensor) *tensor.Tensor {
 // Params lists the main branch's params, then the shortcut's.
 func (r *Residual) Params() []*Param { return r.params }
 
+// EndsWithReLU reports whether a ReLU follows the sum (another backend
+// rebuilding the block needs to know).
+func (r *Residual) EndsWithReLU() bool { return r.relu != nil }
+
 // Buffers lists the main branch's buffers, then the shortcut's.
 func (r *Residual) Buffers() []*Param {
 	bs := Buffers(r.Main)

@@ -165,3 +165,15 @@ func (tr *Trainer) syncHost() error {
 	}
 	return nil
 }
+
+// syncDevice sends the host copy of an accelerated model (weights,
+// optimizer state, buffers) to the device, after a restore or a broadcast.
+func (tr *Trainer) syncDevice() error {
+	if tr.accel == nil {
+		return nil
+	}
+	if err := tr.accel.FromHost(); err != nil {
+		return fmt.Errorf("weights to the device: %w", err)
+	}
+	return nil
+}

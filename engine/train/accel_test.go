@@ -96,8 +96,9 @@ func (a *cpuAccel) Stats() (DeviceStats, error) {
 }
 
 func copyState(dst, src *task.Task) error {
-	for i, p := range src.Model.Params() {
-		copy(dst.Model.Params()[i].Value.Data, p.Value.Data)
+	dstState := append(dst.Model.Params(), nn.Buffers(dst.Model)...)
+	for i, p := range append(src.Model.Params(), nn.Buffers(src.Model)...) {
+		copy(dstState[i].Value.Data, p.Value.Data)
 	}
 	return dst.Optimizer.LoadState(src.Optimizer.State())
 }
@@ -267,13 +268,15 @@ func TestAcceleratorMatchesCPUTrainer(t *testing.T) {
 		name         string
 		world, accum int
 		deviceReduce bool
+		batchnorm    bool // running statistics: rank 0's after each train phase
 	}{
-		{"1 rank", 1, 1, false}, {"1 rank, accumulating", 1, 2, false},
-		{"2 ranks", 2, 1, false}, {"2 ranks, accumulating", 2, 2, false},
-		{"2 ranks, device reduce", 2, 1, true}, {"2 ranks, device reduce, accumulating", 2, 2, true},
+		{"1 rank", 1, 1, false, false}, {"1 rank, accumulating", 1, 2, false, false},
+		{"2 ranks", 2, 1, false, false}, {"2 ranks, accumulating", 2, 2, false, false},
+		{"2 ranks, device reduce", 2, 1, true, false}, {"2 ranks, device reduce, accumulating", 2, 2, true, false},
+		{"2 ranks, batchnorm", 2, 1, false, true}, {"2 ranks, batchnorm, device reduce", 2, 1, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			mk := func() *task.Task { return newTask(t, 2, 16, tc.accum, 0) }
+			mk := func() *task.Task { return newTaskWith(t, 2, 16, tc.accum, 0, tc.batchnorm) }
 			plain, plainRes := runRanks(t, tc.world, mk, false, false)
 			accel, accelRes := runRanks(t, tc.world, mk, true, tc.deviceReduce)
 			assertSameWeights(t, plain, accel)

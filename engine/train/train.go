@@ -230,10 +230,8 @@ func (tr *Trainer) Run() error {
 	if err := tr.syncFromRankZero(); err != nil {
 		return err
 	}
-	if tr.accel != nil {
-		if err := tr.accel.FromHost(); err != nil {
-			return fmt.Errorf("weights to the device: %w", err)
-		}
+	if err := tr.syncDevice(); err != nil {
+		return err
 	}
 	if err := tr.hooks.OnStart(s); err != nil {
 		return fmt.Errorf("hook on start: %w", err)
@@ -321,12 +319,20 @@ func (tr *Trainer) runPhase(p Phase) error {
 			return tr.preempt()
 		}
 	}
-	if p.Train && !tr.task.SyncBatchNorm {
+	// An accelerated model's host copy is brought up to date first: the
+	// buffer broadcast below and the hooks read it.
+	if err := tr.syncHost(); err != nil {
+		return err
+	}
+	if p.Train && !tr.task.SyncBatchNorm && s.World > 1 {
 		// Each rank's running statistics saw only its own batches; like
 		// DDP's broadcast_buffers, all ranks take rank 0's, so the test
 		// phase and the checkpoint agree with every rank.
 		if err := tr.broadcastBuffers(); err != nil {
 			return fmt.Errorf("%s phase %d: %w", p.Name(), p.Index, err)
+		}
+		if err := tr.syncDevice(); err != nil {
+			return err
 		}
 	}
 	res, err := tr.reduceMeters(p, samples)
@@ -335,9 +341,6 @@ func (tr *Trainer) runPhase(p Phase) error {
 	}
 	s.Result = res
 	tr.resume = position{phase: p.Index + 1}
-	if err := tr.syncHost(); err != nil {
-		return err
-	}
 	if err := tr.hooks.OnPhaseEnd(s); err != nil {
 		return fmt.Errorf("hook on %s phase end: %w", p.Name(), err)
 	}

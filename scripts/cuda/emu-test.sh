@@ -11,9 +11,10 @@
 # stays the real check. NCCL tests and the throughput benchmark are
 # skipped. Then the emulated bin/cohort-cuda trains a small MLP through the
 # whole CLI (--device cuda): alone, against the same run on the CPU, and as
-# two ranks over the TCP ring. Needs g++ 12 (C++20 <barrier>), libasan and
-# the CUDA headers (scripts/cuda/install-toolkit.sh); about two minutes on
-# two cores.
+# two ranks over the TCP ring; and a small ResNet as two ranks over the TCP
+# ring, against the same run on the CPU. Needs g++ 12 (C++20 <barrier>),
+# libasan and the CUDA headers (scripts/cuda/install-toolkit.sh); about
+# four minutes on two cores.
 # Usage: scripts/cuda/emu-test.sh [test binary flags, e.g. -test.run LeNet -test.v]
 set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,17 +53,39 @@ flags="--log-freq 0 --no-tensorboard --seed 3"
 # shellcheck disable=SC2086
 "$tmp/cohort-cuda" launch --nproc-per-node 2 -- train $cfg dataset.train.batchsize_per_replica=32 $flags \
 	--device cuda --comm tcp --output-dir "$tmp/gpu2" || fail=1
+# A small ResNet (configs/synthetic_resnet.yaml shrunk to 8×8 crops, two
+# stages of one basic block, 4 initial planes: BatchNorm, identity and
+# projection shortcuts) as two ranks over the TCP ring, on the emulated GPU
+# and on the CPU.
+rcfg="-c configs/synthetic_resnet.yaml num_epochs=2 dataset.train.num_samples=256 dataset.test.num_samples=128
+	dataset.train.crop_size=8 dataset.test.crop_size=8 dataset.train.transforms.0.transforms.1.size=8
+	dataset.train.batchsize_per_replica=16 model.num_blocks=[1,1] model.init_planes=4
+	model.heads.0.fork_block=block1-0 model.heads.0.in_plane=8"
+# shellcheck disable=SC2086
+"$tmp/cohort-cuda" launch --nproc-per-node 2 -- train $rcfg $flags --device cpu --output-dir "$tmp/resnet-cpu" >/dev/null || fail=1
+# shellcheck disable=SC2086
+"$tmp/cohort-cuda" launch --nproc-per-node 2 -- train $rcfg $flags --device cuda --comm tcp --output-dir "$tmp/resnet-gpu" || fail=1
 # The emulated GPU sums in other orders than the CPU: close, not equal.
 python3 - "$tmp" <<'PY' || fail=1
 import json, sys
-def last(run, phase):
+def phases(run, phase):
     rows = [json.loads(l) for l in open(f"{sys.argv[1]}/{run}/metrics.jsonl")]
-    return [r for r in rows if r["phase"] == phase][-1]
-cpu, gpu, gpu2 = (last(r, "test") for r in ("cpu", "gpu", "gpu2"))
-print(f"test accuracy: cpu {cpu['accuracy']:.4f}, emulated gpu {gpu['accuracy']:.4f}, 2 ranks {gpu2['accuracy']:.4f}")
-print(f"test loss: cpu {cpu['loss']:.5f}, emulated gpu {gpu['loss']:.5f}, 2 ranks {gpu2['loss']:.5f}")
-ok = all(abs(cpu["accuracy"] - r["accuracy"]) <= 0.01 and abs(cpu["loss"] - r["loss"]) <= 0.02 * cpu["loss"] + 1e-4
-         for r in (gpu, gpu2))
+    return [r for r in rows if r["phase"] == phase]
+def close(a, b, loss_rel):
+    return abs(a["accuracy"] - b["accuracy"]) <= 0.01 and abs(a["loss"] - b["loss"]) <= loss_rel * a["loss"] + 1e-4
+cpu, gpu, gpu2 = (phases(r, "test")[-1] for r in ("cpu", "gpu", "gpu2"))
+print(f"mlp test accuracy: cpu {cpu['accuracy']:.4f}, emulated gpu {gpu['accuracy']:.4f}, 2 ranks {gpu2['accuracy']:.4f}")
+print(f"mlp test loss: cpu {cpu['loss']:.5f}, emulated gpu {gpu['loss']:.5f}, 2 ranks {gpu2['loss']:.5f}")
+ok = close(cpu, gpu, 0.02) and close(cpu, gpu2, 0.02)
+rc, rg = phases("resnet-cpu", "train"), phases("resnet-gpu", "train")
+tc, tg = phases("resnet-cpu", "test")[-1], phases("resnet-gpu", "test")[-1]
+print("resnet train loss by epoch: cpu " + ", ".join(f"{r['loss']:.5f}" for r in rc) + "; emulated gpu " + ", ".join(f"{r['loss']:.5f}" for r in rg))
+print(f"resnet test: cpu loss {tc['loss']:.5f} accuracy {tc['accuracy']:.4f}; emulated gpu loss {tg['loss']:.5f} accuracy {tg['accuracy']:.4f}")
+# The same batches and statistics on both, the test phase included (every
+# rank evaluates with rank 0's running statistics, sent to the devices).
+ok = ok and len(rc) == len(rg) == 2 and all(close(a, b, 0.01) for a, b in zip(rc, rg)) and close(tc, tg, 0.01)
+# It learns: the loss falls and the test accuracy is far above chance (0.5).
+ok = ok and rg[-1]["loss"] < rg[0]["loss"] and tg["accuracy"] >= 0.9
 sys.exit(0 if ok else 1)
 PY
 exit "$fail"
