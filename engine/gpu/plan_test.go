@@ -9,8 +9,6 @@ import (
 	"gonum.org/v1/gonum/blas/gonum"
 
 	"cohort/cuda"
-	"cohort/engine/config"
-	"cohort/engine/cpu"
 	"cohort/engine/nn"
 	"cohort/engine/task"
 )
@@ -86,7 +84,7 @@ func TestPlanRejects(t *testing.T) {
 // configs/mnist_lenet.yaml, on synthetic 1×28×28 samples.
 func lenetTask(t testing.TB, seed uint64) *task.Task {
 	t.Helper()
-	cfg, err := config.Parse("lenet.yaml", []byte(`name: lenet
+	return buildTask(t, seed, `name: lenet
 num_epochs: 1
 dataset:
   train: {name: synthetic, num_samples: 64, num_classes: 10, crop_size: 28, batchsize_per_replica: 32}
@@ -95,15 +93,7 @@ model: {name: lenet}
 loss: {name: CrossEntropyLoss}
 optimizer: {name: sgd, lr: 0.05, momentum: 0.9}
 meters: {accuracy: {topk: [1]}}
-`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tk, err := task.Build(cfg, task.Options{Seed: seed, BLAS: cpu.BLAS(), WorldSize: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tk
+`)
 }
 
 // bucketOrder is the CPU trainer's gradient layout (engine/train's

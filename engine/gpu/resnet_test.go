@@ -107,13 +107,7 @@ func matchTraining(t *testing.T, r *rand.Rand, seed uint64, n int, build func(se
 		if err != nil {
 			t.Fatal(err)
 		}
-		st, err := gm.Stats()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if d := math.Abs(st.LastLoss - float64(want)); st.Samples != n || !(d <= 1e-5*math.Abs(float64(want))) {
-			t.Errorf("step %d: loss %v over %d samples, CPU %v over %d", step, st.LastLoss, st.Samples, want, n)
-		}
+		checkLoss(t, gm, step, want, n)
 		if step < 3 {
 			if err := gm.ReadGrad(grad); err != nil {
 				t.Fatal(err)
