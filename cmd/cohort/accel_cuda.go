@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 
 	"cohort/cuda"
 	"cohort/dist"
@@ -25,8 +24,8 @@ import (
 // With --comm nccl (or auto, when NCCL loads and every rank of the node
 // has a GPU of its own) gradients are averaged by NCCL on the GPUs.
 func openAccelerator(t *task.Task, env dist.Env, tf32 bool, commMode string, comm train.Comm) (train.Accelerator, string, func(), error) {
-	if len(t.TopK) > 0 && !slices.Equal(t.TopK, []int{1}) {
-		return nil, "", nil, fmt.Errorf("%w: the GPU meters top-1 accuracy only; set meters.accuracy.topk: [1]", errNotOnGPU)
+	if err := train.CheckAccelerable(t); err != nil {
+		return nil, "", nil, fmt.Errorf("%w: %w", errNotOnGPU, err)
 	}
 	devs, err := cuda.Devices()
 	if err != nil {

@@ -145,19 +145,7 @@ func TestMatchesCPU(t *testing.T) {
 	r, seed := newRand(t)
 	const in, classes, n, lr = 100, 10, 37, 0.1
 	cpu := mlp(seed, in, 64, 48, classes)
-	gm, err := New(testDev, cpu, Options{MaxBatch: 64, Momentum: 0.9, WeightDecay: 1e-3})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gm.Close()
-	opt, err := optim.NewSGD(cpu.Params(), 0.9, 1e-3, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*nn.Param{}
-	for _, p := range cpu.Params() {
-		byName[p.Name] = p
-	}
+	gm, opt, byName := newTwin(t, cpu, Options{MaxBatch: 64, Momentum: 0.9, WeightDecay: 1e-3})
 	grad := make([]float32, gm.NumParams())
 	for step := range 4 {
 		// Step 2 accumulates a second micro-batch onto step 1's gradient.
@@ -168,12 +156,7 @@ func TestMatchesCPU(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkLoss(t, gm, step, want, 0)
-		if err := gm.ReadGrad(grad); err != nil {
-			t.Fatal(err)
-		}
-		for _, s := range gm.Layout() {
-			closeTo(t, fmt.Sprintf("step %d grad %s", step, s.Name), gradOf(grad, s), byName[s.Name].Grad.Data, 1e-4)
-		}
+		checkGrads(t, gm, grad, byName, step)
 		if step == 1 {
 			continue // no update: step 2 accumulates onto this gradient
 		}
@@ -277,15 +260,7 @@ func TestStepDeviceInput(t *testing.T) {
 	r, seed := newRand(t)
 	const in, classes, n, lr = 30, 6, 50, 0.05
 	cpu := mlp(seed, in, 40, classes)
-	gm, err := New(testDev, cpu, Options{MaxBatch: 64, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gm.Close()
-	opt, err := optim.NewSGD(cpu.Params(), 0.9, 5e-4, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gm, opt, _ := newTwin(t, cpu, Options{MaxBatch: 64, Momentum: 0.9, WeightDecay: 5e-4, Nesterov: true})
 	var dx, dy cuda.Buffer
 	if err := testDev.Do(func(q *cuda.Queue) error {
 		dx, dy = q.Alloc(4*n*in), q.Alloc(4*n)
@@ -409,5 +384,34 @@ func checkLoss(t *testing.T, gm *Model, step int, want float32, n int) {
 	}
 	if d := math.Abs(st.LastLoss - float64(want)); (n > 0 && st.Samples != n) || !(d <= 1e-5*math.Abs(float64(want))) {
 		t.Errorf("step %d: loss %v over %d samples, CPU %v over %d", step, st.LastLoss, st.Samples, want, n)
+	}
+}
+
+// newTwin puts cpu on the test device with o and returns it with a CPU SGD
+// of the same hyperparameters over cpu's params and those params by name,
+// for step-by-step comparisons; the device model is closed with the test.
+func newTwin(t *testing.T, cpu *nn.Sequential, o Options) (*Model, *optim.SGD, map[string]*nn.Param) {
+	t.Helper()
+	gm, err := New(testDev, cpu, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { gm.Close() })
+	opt, err := optim.NewSGD(cpu.Params(), o.Momentum, o.WeightDecay, o.Nesterov)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gm, opt, paramsByName(cpu.Params())
+}
+
+// checkGrads compares the device's flat gradient (read into grad) with the
+// CPU params' gradients, slot by slot.
+func checkGrads(t *testing.T, gm *Model, grad []float32, byName map[string]*nn.Param, step int) {
+	t.Helper()
+	if err := gm.ReadGrad(grad); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range gm.Layout() {
+		closeTo(t, fmt.Sprintf("step %d grad %s", step, s.Name), gradOf(grad, s), byName[s.Name].Grad.Data, 1e-4)
 	}
 }

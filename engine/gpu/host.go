@@ -25,10 +25,7 @@ func (m *Model) hostBuffers(model *nn.Sequential) ([]*nn.Param, error) {
 // matchSlots returns, for each slot, the tensor of host with its name and
 // shape.
 func matchSlots(what string, slots []Slot, host []*nn.Param) ([]*nn.Param, error) {
-	byName := map[string]*nn.Param{}
-	for _, p := range host {
-		byName[p.Name] = p
-	}
+	byName := paramsByName(host)
 	out := make([]*nn.Param, len(slots))
 	for i, s := range slots {
 		p := byName[s.Name]

@@ -200,10 +200,7 @@ func checkLayer(t *testing.T, got layerRun, slots []Slot, ps []*nn.Param, y, dx 
 	t.Helper()
 	exactly(t, "y", got.y, y)
 	exactly(t, "dx", got.dx, dx)
-	byName := map[string]*nn.Param{}
-	for _, p := range ps {
-		byName[p.Name] = p
-	}
+	byName := paramsByName(ps)
 	for _, s := range slots {
 		want := byName[s.Name].Grad.Data
 		twice := make([]float32, len(want))

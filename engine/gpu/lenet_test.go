@@ -86,19 +86,7 @@ func TestLeNetMatchesCPU(t *testing.T) {
 	const n, lr, momentum, wd = 19, 0.05, 0.9, 5e-4
 	tk := lenetTask(t, seed)
 	cpu := tk.Model
-	gm, err := New(testDev, cpu, Options{MaxBatch: 32, InputShape: tk.InputShape(), Momentum: momentum, WeightDecay: wd})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gm.Close()
-	opt, err := optim.NewSGD(cpu.Params(), momentum, wd, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*nn.Param{}
-	for _, p := range cpu.Params() {
-		byName[p.Name] = p
-	}
+	gm, opt, byName := newTwin(t, cpu, Options{MaxBatch: 32, InputShape: tk.InputShape(), Momentum: momentum, WeightDecay: wd})
 	var dx, dy cuda.Buffer
 	onDevice(t, func(q *cuda.Queue) error {
 		dx, dy = q.Alloc(4*n*28*28), q.Alloc(4*n)
@@ -134,12 +122,7 @@ func TestLeNetMatchesCPU(t *testing.T) {
 		}
 		checkLoss(t, gm, step, want, n)
 		if step < 3 {
-			if err := gm.ReadGrad(grad); err != nil {
-				t.Fatal(err)
-			}
-			for _, s := range gm.Layout() {
-				closeTo(t, fmt.Sprintf("step %d grad %s", step, s.Name), gradOf(grad, s), byName[s.Name].Grad.Data, 1e-4)
-			}
+			checkGrads(t, gm, grad, byName, step)
 		}
 		if step == 1 {
 			continue // no update: step 2 accumulates onto this gradient

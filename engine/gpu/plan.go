@@ -340,3 +340,12 @@ func numel(shape []int) int {
 	}
 	return n
 }
+
+// paramsByName indexes tensors by their state_dict names.
+func paramsByName(ps []*nn.Param) map[string]*nn.Param {
+	byName := make(map[string]*nn.Param, len(ps))
+	for _, p := range ps {
+		byName[p.Name] = p
+	}
+	return byName
+}

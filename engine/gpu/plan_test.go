@@ -148,10 +148,7 @@ func TestPlanLeNet(t *testing.T) {
 		t.Fatalf("%d slots, the trainer has %d gradients", len(slots), len(order))
 	}
 	off := 0
-	byName := map[string]*nn.Param{}
-	for _, p := range tk.Model.Params() {
-		byName[p.Name] = p
-	}
+	byName := paramsByName(tk.Model.Params())
 	for i, s := range slots {
 		p := byName[s.Name]
 		if s.Name != order[i] || s.Offset != off || p == nil || s.Len != p.Value.Len() || fmt.Sprint(s.Shape) != fmt.Sprint(p.Value.Shape) {

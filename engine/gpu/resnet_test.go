@@ -14,7 +14,6 @@ import (
 	"testing"
 
 	"cohort/engine/nn"
-	"cohort/engine/optim"
 	"cohort/engine/task"
 	"cohort/engine/tensor"
 )
@@ -66,19 +65,7 @@ func matchTraining(t *testing.T, r *rand.Rand, seed uint64, n int, build func(se
 	tk := build(seed)
 	cpu, probe, host := tk.Model, build(seed).Model, build(seed+1).Model
 	in, classes := tk.InputShape(), tk.Train.NumClasses()
-	gm, err := New(testDev, cpu, Options{MaxBatch: n + 3, InputShape: in, Momentum: momentum, WeightDecay: wd})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer gm.Close()
-	opt, err := optim.NewSGD(cpu.Params(), momentum, wd, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	byName := map[string]*nn.Param{}
-	for _, p := range cpu.Params() {
-		byName[p.Name] = p
-	}
+	gm, opt, byName := newTwin(t, cpu, Options{MaxBatch: n + 3, InputShape: in, Momentum: momentum, WeightDecay: wd})
 	toDevice := func() {
 		t.Helper()
 		if err := gm.ParamsFromHost(cpu); err != nil {
@@ -99,6 +86,7 @@ func matchTraining(t *testing.T, r *rand.Rand, seed uint64, n int, build func(se
 		}
 		x, y := fairBatchOf(t, r, probe, cpu, n, in, classes, true)
 		want, _ := cpuStep(t, cpu, x, y, accumulate, in...)
+		var err error
 		if step == 3 {
 			err = gm.Step(Input{X: x, Labels: y}, lr)
 		} else {

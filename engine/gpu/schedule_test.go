@@ -151,10 +151,7 @@ func TestPlanResNet(t *testing.T) {
 // gradient layout and its buffer slots against nn.Buffers.
 func checkLayout(t *testing.T, net *network, model *nn.Sequential) {
 	t.Helper()
-	byName := map[string]*nn.Param{}
-	for _, p := range model.Params() {
-		byName[p.Name] = p
-	}
+	byName := paramsByName(model.Params())
 	check := func(what string, slots []Slot, names []string, of map[string]*nn.Param) {
 		if len(slots) != len(names) {
 			t.Fatalf("%d %s slots, want %d", len(slots), what, len(names))

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"cohort/engine/meter"
+	"cohort/engine/task"
 )
 
 // Accelerator runs a task's model on a device (engine/gpu, under the cuda
@@ -57,9 +58,10 @@ type DeviceStats struct {
 // ErrAccelerator marks a task the accelerated trainer cannot run.
 var ErrAccelerator = errors.New("train: not supported on the accelerator")
 
-// checkAccelerable refuses what the accelerated trainer cannot meter.
-func (tr *Trainer) checkAccelerable() error {
-	if len(tr.task.TopK) > 0 && !slices.Equal(tr.task.TopK, []int{1}) {
+// CheckAccelerable refuses a task whose meters an Accelerator cannot feed
+// (it counts top-1 accuracy only); callers can ask before opening a device.
+func CheckAccelerable(t *task.Task) error {
+	if len(t.TopK) > 0 && !slices.Equal(t.TopK, []int{1}) {
 		return fmt.Errorf("%w: on the GPU the accuracy meter counts top-1 only; set meters.accuracy.topk: [1]", ErrAccelerator)
 	}
 	return nil

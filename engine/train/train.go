@@ -186,7 +186,7 @@ func New(t *task.Task, o Options) (*Trainer, error) {
 		}
 	}
 	if tr.accel != nil {
-		if err := tr.checkAccelerable(); err != nil {
+		if err := CheckAccelerable(t); err != nil {
 			return nil, err
 		}
 	}
