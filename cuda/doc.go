@@ -2,12 +2,14 @@
 // gorgonia.org/cu (the CUDA driver API) and a few direct cuBLAS calls.
 //
 // Built with the `cuda` tag it gives each rank a Device: one OS thread
-// that owns the device's primary context, one stream, one cuBLAS handle, a
-// caching memory pool and the embedded kernels (cuda/kernels/*.cu compiled
-// to fatbin and PTX by scripts/cuda/gen-kernels.sh). All GPU work of a rank
-// runs as closures on that thread (Device.Do), which receive a Queue:
-// everything enqueued there runs in order on the stream, asynchronously to
-// the host until Queue.Sync or a copy to host.
+// that owns the device's primary context, a compute stream and a copy
+// stream, one cuBLAS handle, a caching memory pool and the embedded kernels
+// (cuda/kernels/*.cu compiled to fatbin and PTX by
+// scripts/cuda/gen-kernels.sh). All GPU work of a rank runs as closures on
+// that thread (Device.Do), which receive a Queue: everything enqueued there
+// runs in order on the compute stream, asynchronously to the host until
+// Queue.Sync or a synchronous copy. Uploads from pinned host memory run on
+// the copy stream (async.go), ordered with the compute stream by events.
 //
 // Without the tag (cuda.go) the package only reports ErrNotBuilt:
 // gorgonia.org/cu's init calls cuInit and exits the process when no driver

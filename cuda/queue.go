@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"unsafe"
 
 	"gorgonia.org/cu"
 )
@@ -18,9 +19,11 @@ import (
 type Queue struct {
 	ctx    cu.CUContext
 	dev    cu.Device
-	stream cu.Stream
+	stream cu.Stream // the compute stream: kernels, GEMMs, collectives
+	copy   cu.Stream // asynchronous uploads (UploadAsync)
 	blas   blasHandle
 	pool   *pool
+	pinned map[unsafe.Pointer]int64 // AllocPinned's allocations
 	k      *kernels
 	sms    int
 	err    error
@@ -38,7 +41,7 @@ func newQueue(ordinal int, o Options) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: retain primary context: %w", ErrDriver, err)
 	}
-	q := &Queue{ctx: ctx, dev: dev, pool: newPool()}
+	q := &Queue{ctx: ctx, dev: dev, pool: newPool(), pinned: map[unsafe.Pointer]int64{}}
 	if err := q.setup(o); err != nil {
 		return nil, errors.Join(err, q.close())
 	}
@@ -58,6 +61,9 @@ func (q *Queue) setup(o Options) error {
 	if q.stream, err = cu.MakeStream(cu.DefaultStream); err != nil {
 		return fmt.Errorf("%w: create stream: %w", ErrDriver, err)
 	}
+	if q.copy, err = cu.MakeStream(cu.DefaultStream); err != nil {
+		return fmt.Errorf("%w: create copy stream: %w", ErrDriver, err)
+	}
 	if q.blas, err = newBlas(q.stream, o.TF32); err != nil {
 		return err
 	}
@@ -68,18 +74,22 @@ func (q *Queue) setup(o Options) error {
 // close releases what setup made, in reverse, after the GPU is idle.
 func (q *Queue) close() error {
 	var errs []error
-	if q.stream != (cu.Stream{}) {
-		errs = append(errs, wrapDriver("synchronize", q.stream.Synchronize()))
+	for _, s := range []cu.Stream{q.stream, q.copy} {
+		if s != (cu.Stream{}) {
+			errs = append(errs, wrapDriver("synchronize", s.Synchronize()))
+		}
 	}
-	errs = append(errs, q.pool.release())
+	errs = append(errs, q.pool.release(), q.releasePinned())
 	if q.k != nil {
 		errs = append(errs, q.k.unload())
 	}
 	if q.blas.h != nil {
 		errs = append(errs, q.blas.destroy())
 	}
-	if q.stream != (cu.Stream{}) {
-		errs = append(errs, wrapDriver("destroy stream", q.stream.Destroy()))
+	for _, s := range []*cu.Stream{&q.stream, &q.copy} {
+		if *s != (cu.Stream{}) {
+			errs = append(errs, wrapDriver("destroy stream", s.Destroy()))
+		}
 	}
 	errs = append(errs, wrapDriver("release primary context", q.dev.ReleasePrimaryCtx()))
 	return errors.Join(errs...)

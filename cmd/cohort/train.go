@@ -20,6 +20,10 @@ import (
 	"cohort/hooks"
 )
 
+// unloggedDeviceReads is how often, in steps, a GPU run without step logs
+// (--log-freq 0) reads its loss back from the device.
+const unloggedDeviceReads = 100
+
 // trainCmd is classy_train's hydra_main: flags + config files + overrides.
 type trainCmd struct {
 	Config           []string `short:"c" name:"config" required:"" placeholder:"FILE" help:"Task config (YAML or ClassyVision JSON); repeat to deep-merge several."`
@@ -153,6 +157,13 @@ func (c *trainCmd) train(io streams, cfg *config.Config, t *task.Task, env dist.
 		default:
 			defer closeDevice()
 			opts.Accelerator, device = accel, name
+			// Reading the loss back waits for the GPU: read it where the
+			// log prints it, or every unloggedDeviceReads steps, so a
+			// diverged loss is still noticed soon.
+			opts.DeviceReadEvery = c.LogFreq
+			if c.LogFreq <= 0 {
+				opts.DeviceReadEvery = unloggedDeviceReads
+			}
 		}
 	}
 	tr, err := train.New(t, opts)

@@ -18,10 +18,21 @@ import (
 type Accelerated struct {
 	m    *Model
 	task *task.Task
-	// nccl and stop are set by WithNCCL: the communicator and the
-	// one-float buffer the ranks' stop requests are summed in.
+	// nccl and stop are set by WithNCCL: the communicator and where the
+	// ranks' stop requests are summed.
 	nccl *cuda.NCCLComm
-	stop cuda.Buffer
+	stop *stopFlag
+}
+
+// stopFlag is the one float the ranks' stop requests are summed in on the
+// device, and its way back to the host: a pinned float the sum is copied
+// into after the all-reduce, read at the next step, when the copy has
+// long finished, so that the host never waits for the current one.
+type stopFlag struct {
+	sum     cuda.Buffer
+	host    cuda.Pinned
+	read    cuda.Event
+	pending bool // a sum was copied and not read yet
 }
 
 var (
@@ -60,10 +71,12 @@ type NCCLAccelerated struct{ *Accelerated }
 // WithNCCL returns a, averaging gradients over c's ranks on the GPU. c must
 // be a communicator of a's device; a's Close closes it.
 func (a *Accelerated) WithNCCL(c *cuda.NCCLComm) (*NCCLAccelerated, error) {
+	f := &stopFlag{}
 	err := a.m.dev.Do(func(q *cuda.Queue) error {
-		a.stop = q.Alloc(4)
+		f.sum, f.host, f.read = q.Alloc(4), q.AllocPinned(4), q.NewEvent()
 		return nil
 	})
+	a.stop = f // Close frees what was made
 	if err != nil {
 		return nil, fmt.Errorf("gpu: nccl stop flag: %w", err)
 	}
@@ -72,23 +85,29 @@ func (a *Accelerated) WithNCCL(c *cuda.NCCLComm) (*NCCLAccelerated, error) {
 }
 
 // AllReduceGrad replaces the gradient by its mean over the ranks and sums
-// the ranks' stop requests alongside (one more float, read back).
+// the ranks' stop requests alongside; it returns the sum of the previous
+// call (see train.DeviceReducer), which is why it never waits for the GPU.
 func (a *NCCLAccelerated) AllReduceGrad(stop bool) (bool, error) {
-	flag := []float32{0}
+	f, before, ask := a.stop, false, float32(0)
 	if stop {
-		flag[0] = 1
+		ask = 1
 	}
 	err := a.m.dev.Do(func(q *cuda.Queue) error {
+		if f.pending {
+			q.HostWait(f.read)
+			before = q.Err() == nil && cuda.Host[float32](f.host)[0] > 0
+		}
 		a.nccl.AllReduceAvg(q, a.m.grads)
-		cuda.Upload(q, a.stop, flag)
-		a.nccl.AllReduceSum(q, a.stop)
-		cuda.Download(q, flag, a.stop)
+		q.Fill(f.sum, ask)
+		a.nccl.AllReduceSum(q, f.sum)
+		q.DownloadAsync(f.host, f.sum, f.read)
+		f.pending = true
 		return q.Err()
 	})
 	if err != nil {
 		return false, fmt.Errorf("gpu: nccl all-reduce of the gradient: %w", err)
 	}
-	return flag[0] > 0, nil
+	return before, nil
 }
 
 // Close frees the device memory (and the NCCL communicator, if any).
@@ -97,9 +116,11 @@ func (a *Accelerated) Close() error {
 	if a.nccl != nil {
 		errs = append(errs, a.nccl.Close())
 	}
-	if !a.stop.IsZero() {
+	if f := a.stop; f != nil {
 		errs = append(errs, a.m.dev.Do(func(q *cuda.Queue) error {
-			q.Free(a.stop)
+			q.Free(f.sum)
+			q.FreePinned(f.host)
+			q.FreeEvent(f.read)
 			return nil
 		}))
 	}

@@ -20,6 +20,14 @@
 // sums and updates its running statistics as the CPU does. Nothing uses
 // float atomics: results are deterministic.
 //
+// A host batch reaches the GPU through one of two slots of pinned host
+// memory and device buffers (staging.go), uploaded on the device's copy
+// stream while the previous batch computes; events keep the host from
+// refilling a slot still being copied and the copy from overwriting a
+// batch still being read. Loss and accuracy are summed on the device and
+// read back only when asked (Stats), so a training step makes the host
+// wait for the GPU nowhere but there and in ReadGrad.
+//
 // All parameters live in one flat device buffer and all gradients in
 // another with the same layout (Layout): the model's top-level layers last
 // first, each layer's Params() last first (bias before weight; a residual

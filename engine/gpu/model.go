@@ -38,7 +38,7 @@ type Model struct {
 	state                   cuda.Buffer   // the buffers area; zero without buffers
 	vals                    []cuda.Buffer // activations; vals[0] is the batch being run
 	gslots                  []cuda.Buffer // gradients of activations (schedule's slots)
-	x, labels               cuda.Buffer   // staging for host batches
+	inputs                  *inputRing    // the way of host batches
 	loss, correct           cuda.Buffer   // per sample
 	stats                   cuda.Buffer   // cuda.StatsLen float64s
 	owned                   []cuda.Buffer // everything above and in bufs, for Close
@@ -107,7 +107,7 @@ func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 		for range m.sched.slots {
 			m.gslots = append(m.gslots, alloc(o.MaxBatch*widest))
 		}
-		m.x, m.labels = alloc(o.MaxBatch*m.inSize), alloc(o.MaxBatch)
+		m.inputs = newInputRing(q, o.MaxBatch, m.inSize, alloc)
 		m.loss, m.correct = alloc(o.MaxBatch), alloc(o.MaxBatch)
 		m.stats = alloc(2 * cuda.StatsLen) // float64s
 		q.Fill(m.stats, 0)
@@ -117,7 +117,8 @@ func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 		// NaN in the work buffers turns a read of values no operation
 		// wrote (a batch-size mix-up) into a NaN loss, where fresh memory,
 		// often zero, would add nothing to a gradient and go unnoticed.
-		for _, b := range append(append([]cuda.Buffer{m.x, m.loss, shared}, m.vals[1:]...), m.gslots...) {
+		in := m.inputs.slots
+		for _, b := range append(append([]cuda.Buffer{in[0].x, in[1].x, m.loss, shared}, m.vals[1:]...), m.gslots...) {
 			q.Poison(b)
 		}
 		for _, b := range m.bufs {
@@ -136,9 +137,12 @@ func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 
 // Close gives the model's device memory back to the device's pool.
 func (m *Model) Close() error {
-	owned := m.owned
-	m.owned = nil
+	owned, inputs := m.owned, m.inputs
+	m.owned, m.inputs = nil, nil
 	return m.dev.Do(func(q *cuda.Queue) error {
+		if inputs != nil {
+			inputs.free(q)
+		}
 		for _, b := range owned {
 			q.Free(b)
 		}

@@ -42,22 +42,21 @@ func (m *Model) batch(in Input) (int, error) {
 	return n, nil
 }
 
-// stage returns in's device buffers, uploading host slices first. An
-// upload waits for the work already enqueued, so device-resident batches
-// are the way to keep the host ahead of the GPU.
-func (m *Model) stage(q *cuda.Queue, in Input) (x, labels cuda.Buffer) {
+// stage returns in's device buffers, sending a host batch through the
+// input ring first, and the ring slot used (nil for a device batch).
+func (m *Model) stage(q *cuda.Queue, in Input) (x, labels cuda.Buffer, slot *inputSlot) {
 	if !in.DevX.IsZero() {
-		return in.DevX, in.DevLabels
+		return in.DevX, in.DevLabels, nil
 	}
-	cuda.Upload(q, m.x, in.X)
-	cuda.Upload(q, m.labels, in.Labels)
-	return m.x, m.labels
+	slot = m.inputs.send(q, in.X, in.Labels)
+	return slot.x, slot.labels, slot
 }
 
 // Train runs forward, loss and backward on a batch, leaving the gradient
 // of the mean loss in the flat gradient buffer: replacing it, or added to
-// it when accumulate is set (micro-batches). Nothing waits for the GPU
-// beyond a host batch's upload.
+// it when accumulate is set (micro-batches). Nothing waits for the GPU: a
+// host batch is uploaded from pinned memory on the copy stream, and the
+// host waits only when it is two batches ahead of those copies.
 func (m *Model) Train(in Input, accumulate bool) error {
 	return m.run("train", in, func(q *cuda.Queue, x, labels cuda.Buffer, n int) {
 		m.forward(q, x, labels, n, true)
@@ -97,8 +96,11 @@ func (m *Model) run(what string, in Input, f func(q *cuda.Queue, x, labels cuda.
 		return err
 	}
 	err = m.dev.Do(func(q *cuda.Queue) error {
-		x, labels := m.stage(q, in)
+		x, labels, slot := m.stage(q, in)
 		f(q, x, labels, n)
+		if slot != nil {
+			q.Record(slot.consumed)
+		}
 		return nil
 	})
 	if err != nil {

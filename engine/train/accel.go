@@ -44,8 +44,12 @@ type Accelerator interface {
 // the trainer's Comm.
 type DeviceReducer interface {
 	// AllReduceGrad replaces the flat gradient by its mean over the ranks
-	// and reports whether any rank asked to stop (stop is this rank's ask).
-	AllReduceGrad(stop bool) (anyStop bool, err error)
+	// and sums the ranks' stop requests alongside (stop is this rank's).
+	// So that the host need not wait for the device, the answer it returns
+	// is the previous call's sum: whether any rank asked to stop one
+	// update earlier (false at the first call). Every rank makes the same
+	// calls, so all get the same answer at the same update.
+	AllReduceGrad(stop bool) (stoppedBefore bool, err error)
 }
 
 // DeviceStats are an Accelerator's meter sums.
@@ -69,21 +73,27 @@ func CheckAccelerable(t *task.Task) error {
 
 // accelTrainStep is trainStep on the device. Every rank reads its gradient
 // back, all-reduces it through the buckets (and the stop flag with it) and
-// writes it back before the update.
+// writes it back before the update, unless the accelerator reduces it on
+// the device.
 func (tr *Trainer) accelTrainStep(x []float32, y []int32, micro int, last bool) error {
-	s := &tr.state
 	if err := tr.accel.Train(x, y, micro > 0); err != nil {
 		return err
 	}
-	if err := tr.meterDevice(); err != nil {
-		return err
+	tr.stopAgreed = false
+	if last {
+		if err := tr.accelUpdate(micro + 1); err != nil {
+			return err
+		}
 	}
-	tr.stopAgreed = last && tr.stop.Load()
-	if !last {
-		return nil
-	}
+	return tr.meterDeviceIfDue()
+}
+
+// accelUpdate averages the gradient of n micro-batches over the ranks and
+// applies the optimizer.
+func (tr *Trainer) accelUpdate(n int) error {
+	s := &tr.state
 	grad := tr.grads.flat[:len(tr.grads.flat)-1] // the last float is the stop flag
-	n := micro + 1
+	tr.stopAgreed = tr.stop.Load()
 	if r, ok := tr.accel.(DeviceReducer); ok && n == 1 {
 		// Accumulated gradients need scaling, which only the host path
 		// does; a single micro-batch stays on the device.
@@ -127,7 +137,18 @@ func (tr *Trainer) accelTestStep(x []float32, y []int32) error {
 	if err := tr.accel.Eval(x, y); err != nil {
 		return err
 	}
-	return tr.meterDevice()
+	return tr.meterDeviceIfDue()
+}
+
+// meterDeviceIfDue reads the device's sums every readEvery steps, at the
+// phase's last step and before a preemption (see
+// Options.DeviceReadEvery).
+func (tr *Trainer) meterDeviceIfDue() error {
+	s := &tr.state
+	if tr.readEvery <= 1 || (s.Step+1)%tr.readEvery == 0 || s.Step == s.Steps-1 || tr.stopAgreed {
+		return tr.meterDevice()
+	}
+	return nil
 }
 
 // meterDevice adds the device's sums to the phase's meters (loss and top-1
@@ -138,8 +159,11 @@ func (tr *Trainer) meterDevice() error {
 		return err
 	}
 	loss := float32(st.LastLoss)
-	if err := tr.checkFinite(loss); err != nil {
-		return err
+	for _, l := range []float32{loss, float32(st.LossSum)} {
+		// The sum also catches a non-finite loss of a step not read.
+		if err := tr.checkFinite(l); err != nil {
+			return err
+		}
 	}
 	tr.state.Loss = loss
 	for _, m := range tr.state.Meters {

@@ -1,10 +1,13 @@
 package train
 
 import (
+	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"cohort/engine/checkpoint"
 	"cohort/engine/meter"
 	"cohort/engine/nn"
 	"cohort/engine/task"
@@ -22,6 +25,7 @@ type cpuAccel struct {
 	lossSum   float64
 	samples   int
 	last      float32
+	reads     int // Stats calls
 }
 
 func newCPUAccel(host, dev *task.Task) *cpuAccel {
@@ -89,6 +93,7 @@ func (a *cpuAccel) WriteGrad(src []float32) error {
 func (a *cpuAccel) Update(lr float32) error { a.dev.Optimizer.Step(lr); return nil }
 
 func (a *cpuAccel) Stats() (DeviceStats, error) {
+	a.reads++
 	st := DeviceStats{LossSum: a.lossSum, Correct: float64(a.acc.State()[0]), Samples: a.samples, LastLoss: float64(a.last)}
 	a.acc.Reset()
 	a.lossSum, a.samples = 0, 0
@@ -107,10 +112,12 @@ func (a *cpuAccel) ToHost() error   { return copyState(a.host, a.dev) }
 func (a *cpuAccel) FromHost() error { return copyState(a.dev, a.host) }
 
 // reducingAccel is a cpuAccel that averages its gradient itself, over its
-// own process group, as an NCCL-backed accelerator does on the device.
+// own process group, as an NCCL-backed accelerator does on the device,
+// and answers the stop question one call late, as that one does.
 type reducingAccel struct {
 	*cpuAccel
-	comm Comm
+	comm   Comm
+	before bool // the last call's sum
 }
 
 func (a *reducingAccel) AllReduceGrad(stop bool) (bool, error) {
@@ -128,7 +135,9 @@ func (a *reducingAccel) AllReduceGrad(stop bool) (bool, error) {
 	if err := a.comm.AllReduceMax(flag); err != nil {
 		return false, err
 	}
-	return flag[0] > 0, a.WriteGrad(grad)
+	before := a.before
+	a.before = flag[0] > 0
+	return before, a.WriteGrad(grad)
 }
 
 // memComm is an in-process process group: ranks are goroutines, and every
@@ -222,42 +231,76 @@ func (c *memComm) Broadcast(buf []float32, root int) error {
 }
 func (c *memComm) Barrier() error { return c.combine(nil, func([][]float32, []float32) {}) }
 
+// accelRun says how runRanks accelerates its ranks; nil runs the CPU
+// trainer.
+type accelRun struct {
+	deviceReduce bool
+	readEvery    int
+	// stops, when set, are the ranks' hooks (instead of recorders), whose
+	// flags are the ranks' stop requests.
+	stops []*stopAt
+	// restore, when set, is the checkpoint every rank resumes from.
+	restore *checkpoint.Checkpoint
+	// reads is set to rank 0's number of Stats calls.
+	reads int
+}
+
 // runRanks trains one task per rank (each made by mk) on a memComm group
-// and returns rank 0's task and phase results.
-func runRanks(t *testing.T, world int, mk func() *task.Task, accel, deviceReduce bool) (*task.Task, []PhaseResult) {
+// and returns rank 0's task and phase results, and every rank's error.
+func runRanks(t *testing.T, world int, mk func() *task.Task, ar *accelRun) (*task.Task, []PhaseResult, []error) {
 	t.Helper()
 	comms, deviceComms := newMemGroup(world), newMemGroup(world)
 	tasks := make([]*task.Task, world)
 	recs := make([]*recorder, world)
 	errs := make([]error, world)
+	devs := make([]*cpuAccel, world)
 	var wg sync.WaitGroup
 	for r := range world {
 		tasks[r], recs[r] = mk(), &recorder{}
 		o := Options{Seed: 3, Comm: comms[r], Hooks: recs[r]}
-		if accel {
+		if ar != nil {
 			// Wrong weights on the "device": only FromHost makes them right.
 			dev := mk()
 			for _, p := range dev.Model.Params() {
 				p.Value.Data[0] += 1
 			}
-			o.Accelerator = newCPUAccel(tasks[r], dev)
-			if deviceReduce {
-				o.Accelerator = &reducingAccel{cpuAccel: newCPUAccel(tasks[r], dev), comm: deviceComms[r]}
+			devs[r] = newCPUAccel(tasks[r], dev)
+			o.Accelerator, o.DeviceReadEvery = devs[r], ar.readEvery
+			if ar.deviceReduce {
+				o.Accelerator = &reducingAccel{cpuAccel: devs[r], comm: deviceComms[r]}
+			}
+			if ar.stops != nil {
+				o.Hooks, o.Stop = ar.stops[r], ar.stops[r].flag
 			}
 		}
 		tr, err := New(tasks[r], o)
 		if err != nil {
 			t.Fatal(err)
 		}
+		if ar != nil && ar.restore != nil {
+			if err := tr.Restore(ar.restore); err != nil {
+				t.Fatal(err)
+			}
+		}
 		wg.Go(func() { errs[r] = tr.Run() })
 	}
 	wg.Wait()
+	if ar != nil {
+		ar.reads = devs[0].reads
+	}
+	return tasks[0], recs[0].results, errs
+}
+
+// runRanksOK is runRanks for runs that must succeed.
+func runRanksOK(t *testing.T, world int, mk func() *task.Task, ar *accelRun) (*task.Task, []PhaseResult) {
+	t.Helper()
+	tk, res, errs := runRanks(t, world, mk, ar)
 	for r, err := range errs {
 		if err != nil {
 			t.Fatalf("rank %d: %v", r, err)
 		}
 	}
-	return tasks[0], recs[0].results
+	return tk, res
 }
 
 // The accelerated trainer does what the CPU trainer does, with one rank or
@@ -269,16 +312,32 @@ func TestAcceleratorMatchesCPUTrainer(t *testing.T) {
 		world, accum int
 		deviceReduce bool
 		batchnorm    bool // running statistics: rank 0's after each train phase
+		readEvery    int
 	}{
-		{"1 rank", 1, 1, false, false}, {"1 rank, accumulating", 1, 2, false, false},
-		{"2 ranks", 2, 1, false, false}, {"2 ranks, accumulating", 2, 2, false, false},
-		{"2 ranks, device reduce", 2, 1, true, false}, {"2 ranks, device reduce, accumulating", 2, 2, true, false},
-		{"2 ranks, batchnorm", 2, 1, false, true}, {"2 ranks, batchnorm, device reduce", 2, 1, true, true},
+		{"1 rank", 1, 1, false, false, 0}, {"1 rank, accumulating", 1, 2, false, false, 0},
+		{"2 ranks", 2, 1, false, false, 0}, {"2 ranks, accumulating", 2, 2, false, false, 0},
+		{"2 ranks, device reduce", 2, 1, true, false, 0}, {"2 ranks, device reduce, accumulating", 2, 2, true, false, 0},
+		{"2 ranks, batchnorm", 2, 1, false, true, 0}, {"2 ranks, batchnorm, device reduce", 2, 1, true, true, 0},
+		{"1 rank, read every 5 steps", 1, 1, false, false, 5}, {"2 ranks, device reduce, read every 7 steps", 2, 1, true, false, 7},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			mk := func() *task.Task { return newTaskWith(t, 2, 16, tc.accum, 0, tc.batchnorm) }
-			plain, plainRes := runRanks(t, tc.world, mk, false, false)
-			accel, accelRes := runRanks(t, tc.world, mk, true, tc.deviceReduce)
+			plain, plainRes := runRanksOK(t, tc.world, mk, nil)
+			ar := &accelRun{deviceReduce: tc.deviceReduce, readEvery: tc.readEvery}
+			accel, accelRes := runRanksOK(t, tc.world, mk, ar)
+			// A read every readEvery steps and at each phase's last step.
+			want, tk, every := 0, mk(), max(tc.readEvery, 1)
+			for _, r := range plainRes {
+				batch := tk.TrainBatch
+				if !r.Phase.Train {
+					batch = tk.TestBatch
+				}
+				steps := (r.Samples/tc.world + batch - 1) / batch
+				want += steps/every + min(steps%every, 1)
+			}
+			if ar.reads != want {
+				t.Errorf("%d reads of the device's sums, want %d", ar.reads, want)
+			}
 			assertSameWeights(t, plain, accel)
 			if len(plainRes) != len(accelRes) {
 				t.Fatalf("%d phases vs %d", len(plainRes), len(accelRes))
@@ -299,5 +358,38 @@ func TestAcceleratorMatchesCPUTrainer(t *testing.T) {
 	tk.TopK = []int{1, 3}
 	if _, err := New(tk, Options{Accelerator: newCPUAccel(tk, newTask(t, 1, 16, 1, 0))}); err == nil {
 		t.Error("top-3 accuracy accepted on the accelerator")
+	}
+}
+
+// A stop asked on one rank of an accelerated run that reduces on the
+// device lands one update later than on the host path (the answer lags a
+// step), at the same step on every rank; rank 0's checkpoint resumes to
+// the uninterrupted weights.
+func TestDeviceReducedStopLandsTogether(t *testing.T) {
+	mk := func() *task.Task { return newTask(t, 2, 16, 1, 0) }
+	full, fullRes := runRanksOK(t, 2, mk, nil)
+	for _, tc := range []struct {
+		deviceReduce bool
+		wantStep     int // the request is set in OnStep after step 5
+	}{{false, 7}, {true, 8}} {
+		stops := []*stopAt{{phase: -1, flag: new(atomic.Bool)}, {phase: 0, step: 5, flag: new(atomic.Bool)}}
+		_, _, errs := runRanks(t, 2, mk, &accelRun{deviceReduce: tc.deviceReduce, readEvery: 100, stops: stops})
+		for r, err := range errs {
+			if !errors.Is(err, ErrPreempted) {
+				t.Fatalf("device reduce %v: rank %d: %v", tc.deviceReduce, r, err)
+			}
+			if m := stops[r].snap.Meta; m.PhaseIndex != 0 || m.StepInPhase != tc.wantStep {
+				t.Errorf("device reduce %v: rank %d stopped at phase %d step %d, want 0/%d", tc.deviceReduce, r, m.PhaseIndex, m.StepInPhase, tc.wantStep)
+			}
+		}
+		resumed, res := runRanksOK(t, 2, mk, &accelRun{deviceReduce: tc.deviceReduce, readEvery: 100, restore: stops[0].snap})
+		assertSameWeights(t, full, resumed)
+		// The interrupted phase's meters were read from the device before
+		// the checkpoint: the resumed phase reports the whole phase.
+		got, want := res[0], fullRes[0]
+		if d := got.Values["loss"] - want.Values["loss"]; got.Samples != want.Samples || d > 1e-5 || d < -1e-5 {
+			t.Errorf("device reduce %v: resumed phase reports %d samples, loss %v; uninterrupted %d, %v",
+				tc.deviceReduce, got.Samples, got.Values["loss"], want.Samples, want.Values["loss"])
+		}
 	}
 }

@@ -117,6 +117,13 @@ type Options struct {
 	// Accelerator, when set, runs the model on a device instead of the
 	// task's CPU layers.
 	Accelerator Accelerator
+	// DeviceReadEvery is how often, in steps, an accelerated run reads the
+	// loss and meter sums back from the device (0 or 1: every step); they
+	// are also read at every phase's last step and before a preemption.
+	// A read waits for the device, so reading seldom keeps it busy; in
+	// between, State.Loss keeps the last value read, and a non-finite loss
+	// is noticed at the next read.
+	DeviceReadEvery int
 }
 
 // Trainer runs a task's phases.
@@ -148,6 +155,7 @@ type Trainer struct {
 	// syncedBNs are the BatchNorms whose statistics go through the comm.
 	syncedBNs []*nn.BatchNorm
 	accel     Accelerator // nil: the CPU layers
+	readEvery int         // Options.DeviceReadEvery
 }
 
 // New prepares a trainer: builds the phase list and lays gradients into
@@ -170,7 +178,7 @@ func New(t *task.Task, o Options) (*Trainer, error) {
 		stop = new(atomic.Bool)
 	}
 	tr := &Trainer{
-		task: t, comm: comm, hooks: hooks, seed: o.Seed, stop: stop, prof: o.Profile, accel: o.Accelerator,
+		task: t, comm: comm, hooks: hooks, seed: o.Seed, stop: stop, prof: o.Profile, accel: o.Accelerator, readEvery: o.DeviceReadEvery,
 		layers:  t.Model.Layers,
 		dropRNG: rand.NewPCG(0, 0),
 	}

@@ -27,6 +27,10 @@ for k in "$root"/cuda/kernels/*.cu; do
 	cp "$k" "$tmp/cu/k_$(basename "$k" .cu).h"
 done
 gcc -O2 -shared -fPIC -Wl,-soname,libcublas.so -o "$tmp/lib/libcublas.so" "$emu/cublas.c"
+# Package cuda links -lcuda for the two driver calls cu lacks; emu.cpp
+# defines them, so the library only has to exist.
+echo >"$tmp/empty.c"
+gcc -shared -fPIC -o "$tmp/lib/libcuda.so" "$tmp/empty.c"
 cp "$root/go.mod" "$root/go.sum" "$tmp/"
 echo "replace gorgonia.org/cu => $tmp/cu" >>"$tmp/go.mod"
 export CGO_ENABLED=1 CGO_LDFLAGS="-L$tmp/lib" CGO_CXXFLAGS="-O1 -fsanitize=address"

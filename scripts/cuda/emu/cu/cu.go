@@ -26,7 +26,8 @@ import (
 // DevicePtr is a host address.
 type DevicePtr uintptr
 
-// Stream is a token: everything runs synchronously.
+// Stream is a token: everything runs synchronously, so the emulation
+// says nothing of whether streams and events order work correctly.
 type Stream struct{ p unsafe.Pointer }
 
 // C is the stream's handle, for cuBLAS and NCCL.
@@ -169,6 +170,53 @@ func MemcpyHtoD(dst DevicePtr, src unsafe.Pointer, n int64) error {
 // MemcpyDtoH copies n bytes to the host.
 func MemcpyDtoH(dst unsafe.Pointer, src DevicePtr, n int64) error {
 	copy(unsafe.Slice((*byte)(dst), n), span(src, n))
+	return nil
+}
+
+// MemcpyHtoDAsync copies n bytes to the device at once.
+func MemcpyHtoDAsync(dst DevicePtr, src unsafe.Pointer, n int64, _ Stream) error {
+	return MemcpyHtoD(dst, src, n)
+}
+
+// MemcpyDtoHAsync copies n bytes to the host at once.
+func MemcpyDtoHAsync(dst unsafe.Pointer, src DevicePtr, n int64, _ Stream) error {
+	return MemcpyDtoH(dst, src, n)
+}
+
+// EventFlags are cuEventCreate's flags (ignored).
+type EventFlags byte
+
+// DisableTiming is the flag package cuda passes.
+const DisableTiming EventFlags = 2
+
+// Event is a token: the work before it is always done.
+type Event struct{ live bool }
+
+// MakeEvent returns a live event.
+func MakeEvent(EventFlags) (Event, error) { return Event{live: true}, nil }
+
+// DestroyEvent checks that e is live and clears it.
+func DestroyEvent(e *Event) error {
+	if !e.live {
+		return errors.New("cu emulation: destroy of an event not made or already destroyed")
+	}
+	*e = Event{}
+	return nil
+}
+
+// Record checks that e is live.
+func (e Event) Record(Stream) error { return e.check("record") }
+
+// Synchronize checks that e is live.
+func (e Event) Synchronize() error { return e.check("synchronize") }
+
+// Wait checks that e is live.
+func (s Stream) Wait(e Event, _ uint) error { return e.check("stream wait for") }
+
+func (e Event) check(op string) error {
+	if !e.live {
+		return fmt.Errorf("cu emulation: %s an event not made or destroyed", op)
+	}
 	return nil
 }
 

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -205,5 +206,19 @@ extern "C" int emu_launch(const char* name, int gx, int gy, int bx, int by, void
         run(gx, gy, bx, by, false, [&] { cohort_bn_backward(PTR(0, const float), PTR(1, const float), PTR(2, const float), PTR(3, const float), PTR(4, const float), PTR(5, const float), PTR(6, const float), PTR(7, float), INT(8), INT(9), INT(10)); });
     else
         return 1;
+    return 0;
+}
+
+// Page-locked host memory is plain host memory here, allocated to the
+// byte so that AddressSanitizer sees overruns. Package cuda calls these
+// two driver functions itself (cu does not bind cuMemHostAlloc); the
+// empty libcuda.so that emu-test.sh links against leaves them to us.
+extern "C" int cuMemHostAlloc(void** p, size_t bytes, unsigned int) {
+    *p = malloc(bytes);
+    return *p == nullptr ? 2 : 0; // CUDA_ERROR_OUT_OF_MEMORY
+}
+
+extern "C" int cuMemFreeHost(void* p) {
+    free(p);
     return 0;
 }
