@@ -142,19 +142,21 @@ try:
                 torch[(r["model"], r["batch"], r["variant"])] = r["samples_per_s"]
 except FileNotFoundError:
     pass
-print(f"{'model':<18}{'batch':>6} {'math':<5}{'cohort/s':>12}{'torch eager/s':>15}{'ratio':>7}{'torch graph/s':>15}{'ratio':>7}")
+print(f"{'model':<27}{'batch':>6} {'math':<5}{'cohort/s':>12}{'torch eager/s':>15}{'ratio':>7}{'torch graph/s':>15}{'ratio':>7}")
 for c in cohort:
     if c.get("model") == "lenet":
         model, label = "lenet", "lenet"
     else:
         h = c.get("hidden", "?")
         model, label = ("mlp" if h == "512" else "mlp-big"), f"784-{h}-{h}-10"
+    if c.get("feed") == "host":
+        label += " host-fed"  # batches from host memory, as the trainer feeds them
     b, mode, s = int(c["batch"]), c["math"], float(c["samples_per_s"])
     eager = torch.get((model, b, mode))
     graph = torch.get((model, b, "graph")) if mode == "fp32" else None
     fmt = lambda v: (f"{v:>15,.0f}", f"{s / v:>7.2f}") if v else (f"{'-':>15}", f"{'-':>7}")
     e, g = fmt(eager), fmt(graph)
-    print(f"{label:<18}{b:>6} {mode:<5}{s:>12,.0f}{e[0]}{e[1]}{g[0]}{g[1]}")
+    print(f"{label:<27}{b:>6} {mode:<5}{s:>12,.0f}{e[0]}{e[1]}{g[0]}{g[1]}")
 if not cohort:
     print("(no gpu-bench lines: the bench step failed)")
 print("\n".join(extra))

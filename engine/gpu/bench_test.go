@@ -20,19 +20,25 @@ import (
 //	gpu-bench impl=cohort model=mlp hidden=512 batch=128 math=fp32 steps=300 ms_per_step=0.1234 samples_per_s=1037000
 //	gpu-bench impl=cohort model=lenet batch=512 math=fp32 steps=200 ms_per_step=1.2345 samples_per_s=414000
 //
-// and, for LeNet, where one step's time goes (see benchLayers).
+// and, for LeNet, where one step's time goes (see benchLayers). A case
+// marked feed=host takes its batch from host memory every step, as the
+// trainer does (through the pinned input ring), and reads the loss back
+// every 100 steps, as the trainer does at the default --log-freq.
 func TestThroughput(t *testing.T) {
 	if os.Getenv("COHORT_GPU_BENCH") != "1" {
 		t.Skip("set COHORT_GPU_BENCH=1 to measure throughput")
 	}
 	cases := []struct {
-		model                string
-		hidden, batch, steps int
-		tf32                 bool
+		model  string
+		hidden int
+		benchSpec
 	}{
-		{"mlp", 512, 128, 300, false}, {"mlp", 512, 1024, 300, false}, {"mlp", 512, 8192, 200, false},
-		{"mlp", 4096, 4096, 60, false}, {"mlp", 4096, 4096, 100, true},
-		{"lenet", 0, 512, 200, false}, {"lenet", 0, 512, 200, true},
+		{"mlp", 512, benchSpec{batch: 128, steps: 300}}, {"mlp", 512, benchSpec{batch: 1024, steps: 300}},
+		{"mlp", 512, benchSpec{batch: 8192, steps: 200}},
+		{"mlp", 512, benchSpec{batch: 128, steps: 300, hostFeed: true}}, {"mlp", 512, benchSpec{batch: 1024, steps: 300, hostFeed: true}},
+		{"mlp", 4096, benchSpec{batch: 4096, steps: 60}}, {"mlp", 4096, benchSpec{batch: 4096, steps: 100, tf32: true}},
+		{"lenet", 0, benchSpec{batch: 512, steps: 200, layers: true}}, {"lenet", 0, benchSpec{batch: 512, steps: 200, tf32: true}},
+		{"lenet", 0, benchSpec{batch: 512, steps: 200, hostFeed: true}},
 	}
 	for _, tf32 := range []bool{false, true} {
 		benchGemmAlignment(t, tf32)
@@ -46,23 +52,34 @@ func TestThroughput(t *testing.T) {
 		} else {
 			cpu = mlp(seed, 784, c.hidden, c.hidden, 10)
 		}
-		ms, err := benchCase(t, cpu, in, c.batch, c.steps, c.tf32, c.model == "lenet")
+		ms, err := benchCase(t, cpu, in, c.benchSpec)
 		if err != nil {
 			t.Fatalf("%s%s batch %d: %v", c.model, size, c.batch, err)
 		}
-		mode := "fp32"
+		mode, feed := "fp32", "device"
 		if c.tf32 {
 			mode = "tf32"
 		}
-		fmt.Printf("gpu-bench impl=cohort model=%s%s batch=%d math=%s steps=%d ms_per_step=%.4f samples_per_s=%.0f\n",
-			c.model, size, c.batch, mode, c.steps, ms, float64(c.batch)/ms*1e3)
+		if c.hostFeed {
+			feed = "host"
+		}
+		fmt.Printf("gpu-bench impl=cohort model=%s%s batch=%d math=%s feed=%s steps=%d ms_per_step=%.4f samples_per_s=%.0f\n",
+			c.model, size, c.batch, mode, feed, c.steps, ms, float64(c.batch)/ms*1e3)
 	}
 }
 
+// benchSpec is one throughput case: steps timed at a batch size, in FP32
+// or TF32; layers adds benchLayers' breakdown of one step, hostFeed feeds
+// host batches (see TestThroughput).
+type benchSpec struct {
+	batch, steps           int
+	tf32, layers, hostFeed bool
+}
+
 // benchCase returns the mean milliseconds per step of the CPU model cpu
-// (10 classes, samples of shape in) at batch size batch, after warm-up
-// steps; with layers it also prints benchLayers' breakdown of one step.
-func benchCase(t *testing.T, cpu *nn.Sequential, in []int, batch, steps int, tf32, layers bool) (float64, error) {
+// (10 classes, samples of shape in) for spec, after warm-up steps.
+func benchCase(t *testing.T, cpu *nn.Sequential, in []int, spec benchSpec) (float64, error) {
+	batch, steps, tf32 := spec.batch, spec.steps, spec.tf32
 	r, _ := newRand(t)
 	gm, err := New(testDev, cpu, Options{MaxBatch: batch, InputShape: in, Momentum: 0.9})
 	if err != nil {
@@ -91,21 +108,28 @@ func benchCase(t *testing.T, cpu *nn.Sequential, in []int, batch, steps int, tf3
 			t.Error(err)
 		}
 	})
-	for range 20 {
-		if err := gm.Step(dev, 0.01); err != nil {
-			return 0, err
-		}
+	feed, readEvery := dev, steps+1
+	if spec.hostFeed {
+		feed, readEvery = Input{X: x, Labels: y}, 100
 	}
-	if err := gm.Sync(); err != nil {
+	run := func(n int) error {
+		for i := range n {
+			if err := gm.Step(feed, 0.01); err != nil {
+				return err
+			}
+			if (i+1)%readEvery == 0 {
+				if _, err := gm.Stats(); err != nil {
+					return err
+				}
+			}
+		}
+		return gm.Sync()
+	}
+	if err := run(20); err != nil {
 		return 0, err
 	}
 	start := time.Now()
-	for range steps {
-		if err := gm.Step(dev, 0.01); err != nil {
-			return 0, err
-		}
-	}
-	if err := gm.Sync(); err != nil {
+	if err := run(steps); err != nil {
 		return 0, err
 	}
 	el := time.Since(start)
@@ -114,7 +138,7 @@ func benchCase(t *testing.T, cpu *nn.Sequential, in []int, batch, steps int, tf3
 		return 0, err
 	}
 	t.Logf("%d-layer model, batch %d: last loss %.4f", len(gm.layers), batch, st.LastLoss)
-	if layers && !tf32 {
+	if spec.layers {
 		if err := benchLayers(gm, dev); err != nil {
 			return 0, err
 		}
