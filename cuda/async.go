@@ -212,11 +212,14 @@ func (q *Queue) DownloadAsync(dst Pinned, src Buffer, done Event) {
 	q.Record(done)
 }
 
-// syncAll waits for both streams.
+// syncAll waits for all three streams.
 func (q *Queue) syncAll() error {
 	q.Sync()
 	if q.err == nil {
 		q.fail(wrapDriver("synchronize copy stream", q.copy.Synchronize()))
+	}
+	if q.err == nil {
+		q.fail(wrapDriver("synchronize communication stream", q.comm.Synchronize()))
 	}
 	return q.err
 }

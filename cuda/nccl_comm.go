@@ -153,7 +153,30 @@ func (c *NCCLComm) AllReduceSum(q *Queue, buf Buffer) {
 // AllReduceAvg is AllReduceSum divided by the number of ranks, computed by
 // NCCL (ncclAvg, NCCL 2.10 or newer): the data-parallel gradient average
 // in one pass, with no separate scaling kernel.
-func (c *NCCLComm) AllReduceAvg(q *Queue, buf Buffer) {
+func (c *NCCLComm) AllReduceAvg(q *Queue, buf Buffer) { c.average(q, buf, q.stream) }
+
+// AllReduceAvgAside is AllReduceAvg on q's communication stream, so that
+// it runs alongside the compute stream's later work: it starts once after
+// (recorded on the compute stream when buf was final) has fired, and done
+// is recorded after it. The compute stream must Wait(done) before it reads
+// or writes buf again. Collectives enqueued aside run in the order they
+// were enqueued.
+func (c *NCCLComm) AllReduceAvgAside(q *Queue, buf Buffer, after, done Event) {
+	if q.err != nil {
+		return
+	}
+	if !after.set || !done.set {
+		q.fail(fmt.Errorf("%w: AllReduceAvgAside needs both events", ErrArgument))
+		return
+	}
+	q.fail(wrapDriver("communication stream wait for event", q.comm.Wait(after.ev, 0)))
+	c.average(q, buf, q.comm)
+	if q.err == nil {
+		q.fail(wrapDriver("record event", done.ev.Record(q.comm)))
+	}
+}
+
+func (c *NCCLComm) average(q *Queue, buf Buffer, s cu.Stream) {
 	h, n := c.enqueueable(q, "AllReduceAvg", buf)
 	if h == nil {
 		return
@@ -163,7 +186,7 @@ func (c *NCCLComm) AllReduceAvg(q *Queue, buf Buffer) {
 			ErrNCCL, ncclVersionString(c.lib.version)))
 		return
 	}
-	q.fail(c.lib.allReduce(h, buf.ptr, n, ncclAvg, q.stream))
+	q.fail(c.lib.allReduce(h, buf.ptr, n, ncclAvg, s))
 }
 
 // Broadcast enqueues on q's stream a copy of root's float32s in buf into
@@ -192,7 +215,7 @@ func (c *NCCLComm) AsyncError() error {
 	return c.lib.asyncError(c.h)
 }
 
-// Close waits for the collectives enqueued on the device's stream, then
+// Close waits for the collectives enqueued on the device's streams, then
 // destroys the communicator. It runs on the device thread, so it must not
 // be called inside Device.Do, and must come before the Device's Close.
 // If the stream has failed, the communicator is aborted instead. Close
@@ -201,7 +224,7 @@ func (c *NCCLComm) Close() error {
 	return c.dev.Do(func(q *Queue) error {
 		// Synchronize before taking the handle: an Abort from another
 		// goroutine can still end a wait on a lost peer.
-		syncErr := q.Sync()
+		syncErr := q.syncAll()
 		h := c.take()
 		if h == nil {
 			return syncErr

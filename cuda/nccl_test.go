@@ -68,6 +68,12 @@ func TestNCCLSoloCollectives(t *testing.T) {
 		c.AllReduceSum(q, view)
 		c.AllReduceAvg(q, view)
 		c.Broadcast(q, view, 0)
+		ready, done := q.NewEvent(), q.NewEvent()
+		q.Record(ready)
+		c.AllReduceAvgAside(q, view, ready, done)
+		q.Wait(done)
+		q.FreeEvent(ready)
+		q.FreeEvent(done)
 		// Stream order: the fill after the collectives must win.
 		q.Fill(Sub[float32](b, n-1, 1), -5)
 		Download(q, got, b)
@@ -110,9 +116,10 @@ func TestNCCLArguments(t *testing.T) {
 		}
 	}()
 	for name, f := range map[string]func(q *Queue, b Buffer){
-		"Broadcast from rank 1 of 1": func(q *Queue, b Buffer) { c.Broadcast(q, b, 1) },
-		"Broadcast from rank -1":     func(q *Queue, b Buffer) { c.Broadcast(q, b, -1) },
-		"AllReduceSum of 6 bytes":    func(q *Queue, b Buffer) { c.AllReduceSum(q, Buffer{ptr: b.ptr, bytes: 6}) },
+		"Broadcast from rank 1 of 1":       func(q *Queue, b Buffer) { c.Broadcast(q, b, 1) },
+		"Broadcast from rank -1":           func(q *Queue, b Buffer) { c.Broadcast(q, b, -1) },
+		"AllReduceSum of 6 bytes":          func(q *Queue, b Buffer) { c.AllReduceSum(q, Buffer{ptr: b.ptr, bytes: 6}) },
+		"AllReduceAvgAside without events": func(q *Queue, b Buffer) { c.AllReduceAvgAside(q, b, Event{}, Event{}) },
 	} {
 		err := testDev.Do(func(q *Queue) error {
 			f(q, q.Alloc(64))

@@ -21,6 +21,7 @@ type Queue struct {
 	dev    cu.Device
 	stream cu.Stream // the compute stream: kernels, GEMMs, collectives
 	copy   cu.Stream // asynchronous uploads (UploadAsync)
+	comm   cu.Stream // collectives beside the compute (NCCLComm's Aside methods)
 	blas   blasHandle
 	pool   *pool
 	pinned map[unsafe.Pointer]int64 // AllocPinned's allocations
@@ -64,6 +65,9 @@ func (q *Queue) setup(o Options) error {
 	if q.copy, err = cu.MakeStream(cu.DefaultStream); err != nil {
 		return fmt.Errorf("%w: create copy stream: %w", ErrDriver, err)
 	}
+	if q.comm, err = cu.MakeStream(cu.DefaultStream); err != nil {
+		return fmt.Errorf("%w: create communication stream: %w", ErrDriver, err)
+	}
 	if q.blas, err = newBlas(q.stream, o.TF32); err != nil {
 		return err
 	}
@@ -74,7 +78,7 @@ func (q *Queue) setup(o Options) error {
 // close releases what setup made, in reverse, after the GPU is idle.
 func (q *Queue) close() error {
 	var errs []error
-	for _, s := range []cu.Stream{q.stream, q.copy} {
+	for _, s := range []cu.Stream{q.stream, q.copy, q.comm} {
 		if s != (cu.Stream{}) {
 			errs = append(errs, wrapDriver("synchronize", s.Synchronize()))
 		}
@@ -86,7 +90,7 @@ func (q *Queue) close() error {
 	if q.blas.h != nil {
 		errs = append(errs, q.blas.destroy())
 	}
-	for _, s := range []*cu.Stream{&q.stream, &q.copy} {
+	for _, s := range []*cu.Stream{&q.stream, &q.copy, &q.comm} {
 		if *s != (cu.Stream{}) {
 			errs = append(errs, wrapDriver("destroy stream", s.Destroy()))
 		}

@@ -22,8 +22,9 @@ import (
 // launcher gives each worker its own CUDA_VISIBLE_DEVICES when there are
 // enough GPUs, so that is device 0; ranks beyond the GPU count share).
 // With --comm nccl (or auto, when NCCL loads and every rank of the node
-// has a GPU of its own) gradients are averaged by NCCL on the GPUs.
-func openAccelerator(t *task.Task, env dist.Env, tf32 bool, commMode string, comm train.Comm) (train.Accelerator, string, func(), error) {
+// has a GPU of its own) gradients are averaged by NCCL on the GPUs, in
+// buckets of up to bucketBytes handed over during the backward pass.
+func openAccelerator(t *task.Task, env dist.Env, tf32 bool, commMode string, bucketBytes int, comm train.Comm) (train.Accelerator, string, func(), error) {
 	if err := train.CheckAccelerable(t); err != nil {
 		return nil, "", nil, fmt.Errorf("%w: %w", errNotOnGPU, err)
 	}
@@ -39,7 +40,7 @@ func openAccelerator(t *task.Task, env dist.Env, tf32 bool, commMode string, com
 	if err != nil {
 		return nil, "", nil, err
 	}
-	a, err := gpu.NewAccelerated(dev, t)
+	a, err := gpu.NewAccelerated(dev, t, bucketBytes)
 	if err != nil {
 		dev.Close()
 		if errors.Is(err, gpu.ErrUnsupported) {

@@ -42,7 +42,7 @@ type trainCmd struct {
 	Seed             uint64   `default:"0" help:"Seed for initialisation, shuffling and dropout."`
 	Threads          int      `default:"0" help:"CPU threads for math (0: all cores)."`
 	Env              string   `name:"env" enum:",launcher,slurm,none" default:"" help:"Where this rank's place comes from: launcher, slurm (an srun task), none (train alone); empty detects."`
-	BucketMB         float64  `name:"bucket-mb" default:"25" help:"Gradient all-reduce bucket size in MiB (DDP's bucket_cap_mb); smaller buckets start communicating earlier in backward."`
+	BucketMB         float64  `name:"bucket-mb" default:"25" help:"Gradient all-reduce bucket size in MiB (DDP's bucket_cap_mb), over the TCP ring and through NCCL; smaller buckets start communicating earlier in backward."`
 	Profiler         bool     `help:"Record a Chrome-trace timeline of every rank (forward, backward, each bucket's all-reduce, optimizer, data, checkpoints) into <output-dir>/trace.json (chrome://tracing, Perfetto)."`
 	Requeue          bool     `help:"Under SLURM: after a preemption checkpoint, rank 0 runs scontrol requeue for this job."`
 	DataRoot         string   `env:"COHORT_DATA_DIR" placeholder:"DIR" help:"Where MNIST lives when dataset.*.root is empty (default ~/.cache/cohort/mnist, filled by make data)."`
@@ -146,7 +146,7 @@ func (c *trainCmd) train(io streams, cfg *config.Config, t *task.Task, env dist.
 		BucketBytes: max(int(c.BucketMB*(1<<20)), 4)}
 	device := fmt.Sprintf("cpu (%s, %d threads)", cpu.BLASName, c.threads(env))
 	if c.useCUDA() {
-		accel, name, closeDevice, err := openAccelerator(t, env, c.TF32, c.Comm, comm)
+		accel, name, closeDevice, err := openAccelerator(t, env, c.TF32, c.Comm, opts.BucketBytes, comm)
 		switch {
 		case errors.Is(err, errNotOnGPU) && c.Device == "auto":
 			if rank == 0 {

@@ -44,8 +44,9 @@ var (
 // Linear, Conv2d, MaxPool2d, BatchNorm, GlobalAvgPool, ReLU and Flatten
 // layers and residual blocks of them (engine/task's MLP without dropout,
 // LeNet and ResNet) and trained by SGD, with BatchNorm statistics kept per
-// rank; anything else is ErrUnsupported, naming it.
-func NewAccelerated(dev *cuda.Device, t *task.Task) (*Accelerated, error) {
+// rank; anything else is ErrUnsupported, naming it. bucketBytes bounds the
+// gradient buckets NCCL averages during backward (Options.BucketBytes).
+func NewAccelerated(dev *cuda.Device, t *task.Task, bucketBytes int) (*Accelerated, error) {
 	o := t.Config.Optimizer
 	if o.Name != "sgd" {
 		return nil, fmt.Errorf("%w: optimizer %q (on the GPU Cohort has sgd)", ErrUnsupported, o.Name)
@@ -57,6 +58,7 @@ func NewAccelerated(dev *cuda.Device, t *task.Task) (*Accelerated, error) {
 	m, err := New(dev, t.Model, Options{
 		MaxBatch: max(t.TrainBatch, t.TestBatch), InputShape: t.InputShape(),
 		Momentum: float32(o.Momentum), WeightDecay: float32(o.WeightDecay), Nesterov: o.Nesterov,
+		BucketBytes: bucketBytes,
 	})
 	if err != nil {
 		return nil, err
@@ -84,10 +86,14 @@ func (a *Accelerated) WithNCCL(c *cuda.NCCLComm) (*NCCLAccelerated, error) {
 	return &NCCLAccelerated{a}, nil
 }
 
-// AllReduceGrad replaces the gradient by its mean over the ranks and sums
-// the ranks' stop requests alongside; it returns the sum of the previous
+// TrainReduce runs forward and backward of a batch with the gradient
+// averaged over the ranks during the backward pass (Model.TrainReduce),
+// then sums the ranks' stop requests; it returns the sum of the previous
 // call (see train.DeviceReducer), which is why it never waits for the GPU.
-func (a *NCCLAccelerated) AllReduceGrad(stop bool) (bool, error) {
+func (a *NCCLAccelerated) TrainReduce(x []float32, y []int32, stop bool) (bool, error) {
+	if err := a.m.TrainReduce(Input{X: x, Labels: y}, a.nccl); err != nil {
+		return false, err
+	}
 	f, before, ask := a.stop, false, float32(0)
 	if stop {
 		ask = 1
@@ -97,7 +103,6 @@ func (a *NCCLAccelerated) AllReduceGrad(stop bool) (bool, error) {
 			q.HostWait(f.read)
 			before = q.Err() == nil && cuda.Host[float32](f.host)[0] > 0
 		}
-		a.nccl.AllReduceAvg(q, a.m.grads)
 		q.Fill(f.sum, ask)
 		a.nccl.AllReduceSum(q, f.sum)
 		q.DownloadAsync(f.host, f.sum, f.read)
@@ -105,7 +110,7 @@ func (a *NCCLAccelerated) AllReduceGrad(stop bool) (bool, error) {
 		return q.Err()
 	})
 	if err != nil {
-		return false, fmt.Errorf("gpu: nccl all-reduce of the gradient: %w", err)
+		return false, fmt.Errorf("gpu: nccl all-reduce of the stop requests: %w", err)
 	}
 	return before, nil
 }

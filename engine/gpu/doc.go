@@ -28,6 +28,10 @@
 // read back only when asked (Stats), so a training step makes the host
 // wait for the GPU nowhere but there and in ReadGrad.
 //
+// With NCCL (TrainReduce), the flat gradient is averaged over the ranks in
+// buckets (buckets.go), each handed to NCCL on the device's communication
+// stream as soon as the backward pass has written it.
+//
 // All parameters live in one flat device buffer and all gradients in
 // another with the same layout (Layout): the model's top-level layers last
 // first, each layer's Params() last first (bias before weight; a residual
@@ -72,6 +76,9 @@ type Options struct {
 	// 0), as the CPU engine's optim.SGD takes them.
 	Momentum, WeightDecay float32
 	Nesterov              bool
+	// BucketBytes bounds the gradient buckets TrainReduce hands to NCCL
+	// (the first is at most 1 MiB); 0 means DDP's 25 MiB.
+	BucketBytes int
 }
 
 // Slot is where one parameter lives in the flat parameter, gradient and

@@ -20,6 +20,7 @@ type Model struct {
 	layers   []layerSpec
 	bufs     []layerBufs // per layer
 	sched    schedule    // the backward pass
+	buckets  bucketPlan  // the gradient's pieces for TrainReduce
 	slots    []Slot      // parameters
 	states   []Slot      // buffers (BatchNorm's running statistics)
 	inSize   int
@@ -39,9 +40,12 @@ type Model struct {
 	vals                    []cuda.Buffer // activations; vals[0] is the batch being run
 	gslots                  []cuda.Buffer // gradients of activations (schedule's slots)
 	inputs                  *inputRing    // the way of host batches
-	loss, correct           cuda.Buffer   // per sample
-	stats                   cuda.Buffer   // cuda.StatsLen float64s
-	owned                   []cuda.Buffer // everything above and in bufs, for Close
+	// bucketEvents are each gradient bucket's: ready when backward has
+	// written it, done when NCCL has averaged it (TrainReduce).
+	bucketEvents  []struct{ ready, done cuda.Event }
+	loss, correct cuda.Buffer   // per sample
+	stats         cuda.Buffer   // cuda.StatsLen float64s
+	owned         []cuda.Buffer // everything above and in bufs, for Close
 }
 
 // New copies model's layers (sizes, initial weights and buffers, names)
@@ -68,6 +72,11 @@ func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 	last := net.layers[len(net.layers)-1]
 	m := &Model{dev: dev, layers: net.layers, sched: newSchedule(net), slots: net.slots, states: net.buffers,
 		inSize: net.values[0], classes: last.Out, maxBatch: o.MaxBatch, opt: o}
+	rest := o.BucketBytes
+	if rest <= 0 {
+		rest = bucketBytes
+	}
+	m.buckets = planBuckets(m.layers, m.sched, m.slots, min(firstBucketBytes, rest), rest)
 	for _, s := range m.slots {
 		m.nparams += s.Len
 	}
@@ -108,6 +117,10 @@ func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 			m.gslots = append(m.gslots, alloc(o.MaxBatch*widest))
 		}
 		m.inputs = newInputRing(q, o.MaxBatch, m.inSize, alloc)
+		m.bucketEvents = make([]struct{ ready, done cuda.Event }, len(m.buckets.ranges))
+		for i := range m.bucketEvents {
+			m.bucketEvents[i].ready, m.bucketEvents[i].done = q.NewEvent(), q.NewEvent()
+		}
 		m.loss, m.correct = alloc(o.MaxBatch), alloc(o.MaxBatch)
 		m.stats = alloc(2 * cuda.StatsLen) // float64s
 		q.Fill(m.stats, 0)
@@ -137,11 +150,15 @@ func New(dev *cuda.Device, model *nn.Sequential, o Options) (*Model, error) {
 
 // Close gives the model's device memory back to the device's pool.
 func (m *Model) Close() error {
-	owned, inputs := m.owned, m.inputs
-	m.owned, m.inputs = nil, nil
+	owned, inputs, events := m.owned, m.inputs, m.bucketEvents
+	m.owned, m.inputs, m.bucketEvents = nil, nil, nil
 	return m.dev.Do(func(q *cuda.Queue) error {
 		if inputs != nil {
 			inputs.free(q)
+		}
+		for _, e := range events {
+			q.FreeEvent(e.ready)
+			q.FreeEvent(e.done)
 		}
 		for _, b := range owned {
 			q.Free(b)

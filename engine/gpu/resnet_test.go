@@ -245,7 +245,7 @@ func (m *margins) pool(l *nn.MaxPool2d, x *tensor.Tensor) {
 func TestAcceleratedBuffers(t *testing.T) {
 	r, seed := newRand(t)
 	tk := resnetTask(t, seed, true, true, 8)
-	a, err := NewAccelerated(testDev, tk)
+	a, err := NewAccelerated(testDev, tk, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,7 +290,7 @@ func TestAcceleratedBuffers(t *testing.T) {
 
 	synced := resnetTask(t, seed, true, true, 8)
 	synced.SyncBatchNorm = true
-	if _, err := NewAccelerated(testDev, synced); !errors.Is(err, ErrUnsupported) || !strings.Contains(fmt.Sprint(err), "batch_norm_sync_mode") {
+	if _, err := NewAccelerated(testDev, synced, 0); !errors.Is(err, ErrUnsupported) || !strings.Contains(fmt.Sprint(err), "batch_norm_sync_mode") {
 		t.Errorf("synchronised BatchNorm: err = %v, want ErrUnsupported naming batch_norm_sync_mode", err)
 	}
 }

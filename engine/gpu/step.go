@@ -60,7 +60,31 @@ func (m *Model) stage(q *cuda.Queue, in Input) (x, labels cuda.Buffer, slot *inp
 func (m *Model) Train(in Input, accumulate bool) error {
 	return m.run("train", in, func(q *cuda.Queue, x, labels cuda.Buffer, n int) {
 		m.forward(q, x, labels, n, true)
-		m.backward(q, x, n, accumulate)
+		m.backward(q, x, n, accumulate, nil)
+	})
+}
+
+// TrainReduce is Train (replacing the gradient) with the gradient
+// averaged over c's ranks while it is computed, as DDP does: each bucket
+// of the flat gradient (buckets.go) goes to NCCL on the communication
+// stream as soon as the backward pass has written it, and the compute
+// stream waits for the last one before any later work. Every rank must
+// make the same calls.
+func (m *Model) TrainReduce(in Input, c *cuda.NCCLComm) error {
+	return m.run("train", in, func(q *cuda.Queue, x, labels cuda.Buffer, n int) {
+		m.forward(q, x, labels, n, true)
+		last := -1
+		m.backward(q, x, n, false, func(step int) {
+			for _, b := range m.buckets.ready[step] {
+				r, ev := m.buckets.ranges[b], m.bucketEvents[b]
+				q.Record(ev.ready)
+				c.AllReduceAvgAside(q, cuda.Sub[float32](m.grads, r[0], r[1]), ev.ready, ev.done)
+				last = b
+			}
+		})
+		// The communication stream runs the buckets in order: the last
+		// one done means all are.
+		q.Wait(m.bucketEvents[last].done)
 	})
 }
 
@@ -69,7 +93,7 @@ func (m *Model) Train(in Input, accumulate bool) error {
 func (m *Model) Step(in Input, lr float32) error {
 	return m.run("step", in, func(q *cuda.Queue, x, labels cuda.Buffer, n int) {
 		m.forward(q, x, labels, n, true)
-		m.backward(q, x, n, false)
+		m.backward(q, x, n, false, nil)
 		m.sgd(q, lr)
 	})
 }
@@ -132,8 +156,9 @@ func (m *Model) forward(q *cuda.Queue, x, labels cuda.Buffer, n int, train bool)
 
 // backward runs the schedule from the loss slot (dL/dlogits) down to the
 // first layer with parameters, whose input gradient is never computed
-// (the input is data), as the CPU's Sequential.SkipInputGrad.
-func (m *Model) backward(q *cuda.Queue, x cuda.Buffer, n int, accumulate bool) {
+// (the input is data), as the CPU's Sequential.SkipInputGrad. done, when
+// set, is called after each step's work is enqueued, with its index.
+func (m *Model) backward(q *cuda.Queue, x cuda.Buffer, n int, accumulate bool, done func(step int)) {
 	m.vals[0] = x
 	slot := func(i int) cuda.Buffer {
 		if i < 0 {
@@ -141,7 +166,7 @@ func (m *Model) backward(q *cuda.Queue, x cuda.Buffer, n int, accumulate bool) {
 		}
 		return m.gslots[i]
 	}
-	for _, s := range m.sched.steps {
+	for i, s := range m.sched.steps {
 		l := &m.layers[s.layer]
 		switch s.kind {
 		case maskStep:
@@ -151,6 +176,9 @@ func (m *Model) backward(q *cuda.Queue, x cuda.Buffer, n int, accumulate bool) {
 			m.traced(q, s.layer, "backward")
 		case sumStep:
 			q.AddAct(slot(s.dx), slot(s.a), slot(s.b), n*s.size, false)
+		}
+		if done != nil {
+			done(i)
 		}
 	}
 }

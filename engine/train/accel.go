@@ -40,16 +40,17 @@ type Accelerator interface {
 }
 
 // DeviceReducer is an Accelerator that averages its gradient over the
-// ranks on the device itself (NCCL), instead of through host buffers and
-// the trainer's Comm.
+// ranks on the device itself (NCCL), overlapped with the backward pass,
+// instead of through host buffers and the trainer's Comm.
 type DeviceReducer interface {
-	// AllReduceGrad replaces the flat gradient by its mean over the ranks
-	// and sums the ranks' stop requests alongside (stop is this rank's).
-	// So that the host need not wait for the device, the answer it returns
-	// is the previous call's sum: whether any rank asked to stop one
-	// update earlier (false at the first call). Every rank makes the same
-	// calls, so all get the same answer at the same update.
-	AllReduceGrad(stop bool) (stoppedBefore bool, err error)
+	// TrainReduce is Train of a whole batch (no accumulation) with the
+	// gradient replaced by its mean over the ranks, and the ranks' stop
+	// requests summed alongside (stop is this rank's). So that the host
+	// need not wait for the device, the answer it returns is the previous
+	// call's sum: whether any rank asked to stop one update earlier (false
+	// at the first call). Every rank makes the same calls, so all get the
+	// same answer at the same update.
+	TrainReduce(x []float32, y []int32, stop bool) (stoppedBefore bool, err error)
 }
 
 // DeviceStats are an Accelerator's meter sums.
@@ -71,59 +72,71 @@ func CheckAccelerable(t *task.Task) error {
 	return nil
 }
 
-// accelTrainStep is trainStep on the device. Every rank reads its gradient
-// back, all-reduces it through the buckets (and the stop flag with it) and
-// writes it back before the update, unless the accelerator reduces it on
-// the device.
+// accelTrainStep is trainStep on the device. A DeviceReducer averages a
+// single micro-batch's gradient itself; otherwise every rank reads its
+// gradient back, all-reduces it through the buckets (and the stop flag
+// with it), scales accumulated micro-batches and writes it back before the
+// update.
 func (tr *Trainer) accelTrainStep(x []float32, y []int32, micro int, last bool) error {
+	tr.stopAgreed = false
+	if r, ok := tr.accel.(DeviceReducer); ok && micro == 0 && last {
+		stop, err := r.TrainReduce(x, y, tr.stop.Load())
+		if err != nil {
+			return err
+		}
+		tr.stopAgreed = stop
+		if err := tr.accelApply(); err != nil {
+			return err
+		}
+		return tr.meterDeviceIfDue()
+	}
 	if err := tr.accel.Train(x, y, micro > 0); err != nil {
 		return err
 	}
-	tr.stopAgreed = false
 	if last {
-		if err := tr.accelUpdate(micro + 1); err != nil {
+		if err := tr.hostReduce(micro + 1); err != nil {
+			return err
+		}
+		if err := tr.accelApply(); err != nil {
 			return err
 		}
 	}
 	return tr.meterDeviceIfDue()
 }
 
-// accelUpdate averages the gradient of n micro-batches over the ranks and
-// applies the optimizer.
-func (tr *Trainer) accelUpdate(n int) error {
+// hostReduce averages the device's gradient of n micro-batches over the
+// ranks through host memory and the trainer's Comm, agreeing on stop
+// requests alongside.
+func (tr *Trainer) hostReduce(n int) error {
 	s := &tr.state
-	grad := tr.grads.flat[:len(tr.grads.flat)-1] // the last float is the stop flag
 	tr.stopAgreed = tr.stop.Load()
-	if r, ok := tr.accel.(DeviceReducer); ok && n == 1 {
-		// Accumulated gradients need scaling, which only the host path
-		// does; a single micro-batch stays on the device.
-		stop, err := r.AllReduceGrad(tr.stop.Load())
-		if err != nil {
-			return err
-		}
-		tr.stopAgreed = stop
-	} else if s.World > 1 || n > 1 {
-		if err := tr.accel.ReadGrad(grad); err != nil {
-			return err
-		}
-		if s.World > 1 {
-			tr.grads.setStop(tr.stop.Load())
-			tr.grads.start()
-			for i := range tr.layers {
-				tr.grads.ready(i)
-			}
-			if err := tr.grads.wait(); err != nil {
-				return err
-			}
-			tr.stopAgreed = tr.grads.stopRequested()
-		}
-		if n > 1 {
-			tr.grads.scale(1 / float32(n))
-		}
-		if err := tr.accel.WriteGrad(grad); err != nil {
-			return err
-		}
+	if s.World == 1 && n == 1 {
+		return nil
 	}
+	grad := tr.grads.flat[:len(tr.grads.flat)-1] // the last float is the stop flag
+	if err := tr.accel.ReadGrad(grad); err != nil {
+		return err
+	}
+	if s.World > 1 {
+		tr.grads.setStop(tr.stop.Load())
+		tr.grads.start()
+		for i := range tr.layers {
+			tr.grads.ready(i)
+		}
+		if err := tr.grads.wait(); err != nil {
+			return err
+		}
+		tr.stopAgreed = tr.grads.stopRequested()
+	}
+	if n > 1 {
+		tr.grads.scale(1 / float32(n))
+	}
+	return tr.accel.WriteGrad(grad)
+}
+
+// accelApply applies the optimizer with the schedule's learning rate.
+func (tr *Trainer) accelApply() error {
+	s := &tr.state
 	s.LR = tr.lrAt(s.NumUpdates)
 	if err := tr.accel.Update(float32(s.LR)); err != nil {
 		return err

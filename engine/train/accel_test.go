@@ -120,7 +120,10 @@ type reducingAccel struct {
 	before bool // the last call's sum
 }
 
-func (a *reducingAccel) AllReduceGrad(stop bool) (bool, error) {
+func (a *reducingAccel) TrainReduce(x []float32, y []int32, stop bool) (bool, error) {
+	if err := a.Train(x, y, false); err != nil {
+		return false, err
+	}
 	var grad []float32
 	for _, p := range gradOrder(a.dev.Model) {
 		grad = append(grad, p.Grad.Data...)

@@ -8,11 +8,13 @@
 # the test. It checks index math, argument plumbing, buffer sizes and the
 # tests themselves before GPU time is spent; it says nothing of speed, of
 # the GPU's memory model or of cuBLAS, so scripts/gpu-check.sh on a GPU
-# stays the real check. NCCL tests and the throughput benchmark are
-# skipped. Then the emulated bin/cohort-cuda trains a small MLP through the
-# whole CLI (--device cuda): alone, against the same run on the CPU, and as
-# two ranks over the TCP ring; and a small ResNet as two ranks over the TCP
-# ring, against the same run on the CPU. Needs g++ 12 (C++20 <barrier>),
+# stays the real check. The throughput benchmark is skipped, and the
+# two-GPU NCCL test skips itself. NCCL is emu/nccl.c: ranks in processes of this machine meeting
+# in shared memory. Then the emulated bin/cohort-cuda trains a small MLP
+# through the whole CLI (--device cuda): alone, against the same run on the
+# CPU, as two ranks over the TCP ring and through NCCL, and through NCCL
+# stopped by SIGTERM and resumed; and a small ResNet as two ranks over the
+# TCP ring, against the same run on the CPU. Needs g++ 12 (C++20 <barrier>),
 # libasan and the CUDA headers (scripts/cuda/install-toolkit.sh); about
 # four minutes on two cores.
 # Usage: scripts/cuda/emu-test.sh [test binary flags, e.g. -test.run LeNet -test.v]
@@ -31,6 +33,9 @@ gcc -O2 -shared -fPIC -Wl,-soname,libcublas.so -o "$tmp/lib/libcublas.so" "$emu/
 # defines them, so the library only has to exist.
 echo >"$tmp/empty.c"
 gcc -shared -fPIC -o "$tmp/lib/libcuda.so" "$tmp/empty.c"
+# NCCL for ranks in processes of this machine (emu/nccl.c), dlopened as
+# the real one is.
+gcc -O2 -shared -fPIC -Wl,-soname,libnccl.so.2 -o "$tmp/lib/libnccl.so.2" "$emu/nccl.c"
 cp "$root/go.mod" "$root/go.sum" "$tmp/"
 echo "replace gorgonia.org/cu => $tmp/cu" >>"$tmp/go.mod"
 export CGO_ENABLED=1 CGO_LDFLAGS="-L$tmp/lib" CGO_CXXFLAGS="-O1 -fsanitize=address"
@@ -42,7 +47,7 @@ go build -asan -tags cuda -modfile "$tmp/go.mod" -o "$tmp/cohort-cuda" ./cmd/coh
 fail=0
 for pkg in cuda engine/gpu; do
 	echo "=== $pkg (host emulation)"
-	(cd "$pkg" && LD_LIBRARY_PATH="$tmp/lib" "$tmp/$(basename "$pkg").test" -test.count=1 -test.skip 'NCCL|Throughput' "$@") || fail=1
+	(cd "$pkg" && LD_LIBRARY_PATH="$tmp/lib" "$tmp/$(basename "$pkg").test" -test.count=1 -test.skip 'Throughput' "$@") || fail=1
 done
 
 echo "=== cohort-cuda train (host emulation)"
@@ -57,6 +62,33 @@ flags="--log-freq 0 --no-tensorboard --seed 3"
 # shellcheck disable=SC2086
 "$tmp/cohort-cuda" launch --nproc-per-node 2 -- train $cfg dataset.train.batchsize_per_replica=32 $flags \
 	--device cuda --comm tcp --output-dir "$tmp/gpu2" || fail=1
+# The same through (emulated) NCCL; then again, stopped by SIGTERM in the
+# middle of the first epoch and resumed: the stop request comes back from
+# the device one step late, every rank must checkpoint the same step, and
+# the resumed run must end where the uninterrupted one did.
+# shellcheck disable=SC2086
+"$tmp/cohort-cuda" launch --nproc-per-node 2 -- train $cfg dataset.train.batchsize_per_replica=32 $flags \
+	--device cuda --comm nccl --output-dir "$tmp/nccl" || fail=1
+# shellcheck disable=SC2086
+"$tmp/cohort-cuda" launch --nproc-per-node 2 -- train $cfg dataset.train.batchsize_per_replica=32 $flags --log-freq 1 \
+	--device cuda --comm nccl --output-dir "$tmp/nccl-stop" >"$tmp/stop.log" 2>&1 &
+stopped=$!
+# SIGTERM once the first epoch's third step (of 8) is logged: mid-phase.
+for _ in $(seq 600); do
+	grep -q "epoch 1/2 train step 3/" "$tmp/stop.log" && break
+	sleep 0.1
+done
+kill -TERM "$stopped"
+rc=0
+wait "$stopped" || rc=$?
+grep -E "preempted|checkpoint" "$tmp/stop.log" || true
+if [ "$rc" != 5 ] || ! grep -q "preempted after train phase 0 step" "$tmp/stop.log"; then
+	echo "emu-test: the SIGTERMed NCCL run exited $rc, want 5 (preempted in the first train phase, after a checkpoint)" >&2
+	fail=1
+fi
+# shellcheck disable=SC2086
+"$tmp/cohort-cuda" launch --nproc-per-node 2 -- train $cfg dataset.train.batchsize_per_replica=32 $flags \
+	--device cuda --comm nccl --output-dir "$tmp/nccl-stop" --resume auto || fail=1
 # A small ResNet (configs/synthetic_resnet.yaml shrunk to 8×8 crops, two
 # stages of one basic block, 4 initial planes: BatchNorm, identity and
 # projection shortcuts) as two ranks over the TCP ring, on the emulated GPU
@@ -77,10 +109,14 @@ def phases(run, phase):
     return [r for r in rows if r["phase"] == phase]
 def close(a, b, loss_rel):
     return abs(a["accuracy"] - b["accuracy"]) <= 0.01 and abs(a["loss"] - b["loss"]) <= loss_rel * a["loss"] + 1e-4
-cpu, gpu, gpu2 = (phases(r, "test")[-1] for r in ("cpu", "gpu", "gpu2"))
-print(f"mlp test accuracy: cpu {cpu['accuracy']:.4f}, emulated gpu {gpu['accuracy']:.4f}, 2 ranks {gpu2['accuracy']:.4f}")
-print(f"mlp test loss: cpu {cpu['loss']:.5f}, emulated gpu {gpu['loss']:.5f}, 2 ranks {gpu2['loss']:.5f}")
-ok = close(cpu, gpu, 0.02) and close(cpu, gpu2, 0.02)
+cpu, gpu, gpu2, nccl, resumed = (phases(r, "test")[-1] for r in ("cpu", "gpu", "gpu2", "nccl", "nccl-stop"))
+print(f"mlp test accuracy: cpu {cpu['accuracy']:.4f}, emulated gpu {gpu['accuracy']:.4f}, 2 ranks {gpu2['accuracy']:.4f}, "
+      f"2 ranks nccl {nccl['accuracy']:.4f}, stopped and resumed {resumed['accuracy']:.4f}")
+print(f"mlp test loss: cpu {cpu['loss']:.5f}, emulated gpu {gpu['loss']:.5f}, 2 ranks {gpu2['loss']:.5f}, "
+      f"2 ranks nccl {nccl['loss']:.5f}, stopped and resumed {resumed['loss']:.5f}")
+ok = close(cpu, gpu, 0.02) and close(cpu, gpu2, 0.02) and close(cpu, nccl, 0.02)
+# Resuming restores the device's weights and momentum exactly.
+ok = ok and resumed["loss"] == nccl["loss"] and resumed["accuracy"] == nccl["accuracy"]
 rc, rg = phases("resnet-cpu", "train"), phases("resnet-gpu", "train")
 tc, tg = phases("resnet-cpu", "test")[-1], phases("resnet-gpu", "test")[-1]
 print("resnet train loss by epoch: cpu " + ", ".join(f"{r['loss']:.5f}" for r in rc) + "; emulated gpu " + ", ".join(f"{r['loss']:.5f}" for r in rg))
