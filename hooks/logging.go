@@ -37,8 +37,12 @@ func (h *Logging) OnStep(s *train.State) error {
 // OnPhaseEnd prints the phase's reduced meters and samples/s.
 func (h *Logging) OnPhaseEnd(s *train.State) error {
 	r := s.Result
-	_, err := fmt.Fprintf(h.Out, "epoch %d/%d %s: %s, %.0f samples/s (%d samples in %.1f s)\n",
-		r.Phase.Epoch+1, s.Task.NumEpochs, r.Phase.Name(), formatValues(r.Values), r.SamplesPerSecond(), r.Samples, r.Seconds)
+	timed := fmt.Sprintf("%d samples in %.1f s", r.Samples, r.Seconds)
+	if r.ResumedSamples > 0 {
+		timed = fmt.Sprintf("%d samples in %.1f s after resuming at %d", r.Samples-r.ResumedSamples, r.Seconds, r.ResumedSamples)
+	}
+	_, err := fmt.Fprintf(h.Out, "epoch %d/%d %s: %s, %.0f samples/s (%s)\n",
+		r.Phase.Epoch+1, s.Task.NumEpochs, r.Phase.Name(), formatValues(r.Values), r.SamplesPerSecond(), timed)
 	return err
 }
 

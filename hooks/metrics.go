@@ -27,14 +27,15 @@ func (*MetricsFile) Scope() Scope { return RankZero }
 func (h *MetricsFile) OnPhaseEnd(s *train.State) error {
 	r := s.Result
 	line := map[string]any{
-		"phase":         r.Phase.Name(),
-		"phase_index":   r.Phase.Index,
-		"epoch":         r.Phase.Epoch + 1,
-		"num_updates":   s.NumUpdates,
-		"samples":       r.Samples,
-		"seconds":       r.Seconds,
-		"samples_per_s": r.SamplesPerSecond(),
-		"world_size":    s.World,
+		"phase":           r.Phase.Name(),
+		"phase_index":     r.Phase.Index,
+		"epoch":           r.Phase.Epoch + 1,
+		"num_updates":     s.NumUpdates,
+		"samples":         r.Samples,
+		"resumed_samples": r.ResumedSamples,
+		"seconds":         r.Seconds,
+		"samples_per_s":   r.SamplesPerSecond(),
+		"world_size":      s.World,
 	}
 	for k, v := range r.Values {
 		line[k] = v

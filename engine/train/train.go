@@ -63,15 +63,20 @@ type PhaseResult struct {
 	Phase   Phase
 	Values  map[string]float64 // "loss", "accuracy", "top5", …
 	Samples int                // over all ranks
-	Seconds float64
+	// Seconds is the phase's time in this process; for a phase resumed
+	// midway, that of the steps after the resume, which processed
+	// Samples-ResumedSamples samples.
+	Seconds        float64
+	ResumedSamples int
 }
 
-// SamplesPerSecond is the phase's global throughput.
+// SamplesPerSecond is the phase's global throughput, over the steps this
+// process timed.
 func (r PhaseResult) SamplesPerSecond() float64 {
 	if r.Seconds == 0 {
 		return 0
 	}
-	return float64(r.Samples) / r.Seconds
+	return float64(r.Samples-r.ResumedSamples) / r.Seconds
 }
 
 // State is what hooks see.
@@ -277,15 +282,18 @@ func (tr *Trainer) runPhase(p Phase) error {
 	idx := smp.Epoch(p.Epoch)
 	s.Phase, s.Step, s.Steps = p, 0, (len(idx)+batch-1)/batch
 	s.Meters, s.Result, s.PhaseStart = t.NewMeters(), nil, time.Now()
-	samples := 0
+	samples, resumed := 0, 0
 	if tr.resume.phase == p.Index && tr.resume.step > 0 {
 		// Resumed mid-phase: skip the steps done and take over the meter
 		// sums (reduced over ranks when the checkpoint was taken; rank 0
 		// carries them, the others start from zero).
 		s.Step = tr.resume.step
-		if s.Rank == 0 && tr.resumeMeters != nil {
-			samples = int(tr.resumeMeters[0])
-			setMeterStates(s.Meters, tr.resumeMeters[1:])
+		if tr.resumeMeters != nil {
+			resumed = int(tr.resumeMeters[0])
+			if s.Rank == 0 {
+				samples = resumed
+				setMeterStates(s.Meters, tr.resumeMeters[1:])
+			}
 		}
 		tr.resumeMeters = nil
 	}
@@ -347,6 +355,7 @@ func (tr *Trainer) runPhase(p Phase) error {
 	if err != nil {
 		return fmt.Errorf("%s phase %d: reduce meters: %w", p.Name(), p.Index, err)
 	}
+	res.ResumedSamples = resumed
 	s.Result = res
 	tr.resume = position{phase: p.Index + 1}
 	if err := tr.hooks.OnPhaseEnd(s); err != nil {

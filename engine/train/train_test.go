@@ -289,6 +289,10 @@ func TestPreemptMidPhaseResumesBitIdentical(t *testing.T) {
 			if got, want := rec2.results[0], rec.results[wantPos]; got.Samples != want.Samples || got.Values["loss"] != want.Values["loss"] {
 				t.Fatalf("resumed phase reports %v samples loss %v, uninterrupted %v / %v", got.Samples, got.Values["loss"], want.Samples, want.Values["loss"])
 			}
+			// Its throughput counts only the samples after the resume.
+			if got := rec2.results[0].ResumedSamples; got != 32*wantStep {
+				t.Errorf("resumed phase says %d samples came before the resume, want %d", got, 32*wantStep)
+			}
 		})
 	}
 }
