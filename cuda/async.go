@@ -85,7 +85,7 @@ func (q *Queue) FreePinned(p Pinned) {
 		q.fail(fmt.Errorf("%w: FreePinned of memory that is not a whole pinned allocation", ErrArgument))
 		return
 	}
-	if q.syncAll() != nil {
+	if q.SyncAll() != nil {
 		return
 	}
 	delete(q.pinned, p.p)
@@ -121,12 +121,19 @@ type Event struct {
 // IsZero reports whether e is the zero Event.
 func (e Event) IsZero() bool { return !e.set }
 
-// NewEvent makes an event without timing (cheaper to record and wait on).
-func (q *Queue) NewEvent() Event {
+// NewEvent makes an event for streams to wait on, without timing (cheaper
+// to record and wait on).
+func (q *Queue) NewEvent() Event { return q.newEvent(cu.DisableTiming) }
+
+// NewHostEvent makes an event the host waits on (HostWait) as well: the
+// waiting thread sleeps instead of spinning on a core.
+func (q *Queue) NewHostEvent() Event { return q.newEvent(cu.DisableTiming | cu.BlockingSyncEvent) }
+
+func (q *Queue) newEvent(flags cu.EventFlags) Event {
 	if q.err != nil {
 		return Event{}
 	}
-	ev, err := cu.MakeEvent(cu.DisableTiming)
+	ev, err := cu.MakeEvent(flags)
 	if err != nil {
 		q.fail(wrapDriver("create event", err))
 		return Event{}
@@ -212,8 +219,8 @@ func (q *Queue) DownloadAsync(dst Pinned, src Buffer, done Event) {
 	q.Record(done)
 }
 
-// syncAll waits for all three streams.
-func (q *Queue) syncAll() error {
+// SyncAll is Sync for all three streams: compute, copy and communication.
+func (q *Queue) SyncAll() error {
 	q.Sync()
 	if q.err == nil {
 		q.fail(wrapDriver("synchronize copy stream", q.copy.Synchronize()))

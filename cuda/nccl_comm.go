@@ -145,48 +145,62 @@ func (c *NCCLComm) enqueueable(q *Queue, op string, buf Buffer) (unsafe.Pointer,
 // buf over all ranks: afterwards every rank's buf holds the sum. It runs
 // after the work enqueued before it and before the work enqueued after.
 func (c *NCCLComm) AllReduceSum(q *Queue, buf Buffer) {
-	if h, n := c.enqueueable(q, "AllReduceSum", buf); h != nil {
-		q.fail(c.lib.allReduce(h, buf.ptr, n, ncclSum, q.stream))
-	}
+	c.reduce(q, "AllReduceSum", buf, ncclSum, q.stream)
 }
 
 // AllReduceAvg is AllReduceSum divided by the number of ranks, computed by
 // NCCL (ncclAvg, NCCL 2.10 or newer): the data-parallel gradient average
 // in one pass, with no separate scaling kernel.
-func (c *NCCLComm) AllReduceAvg(q *Queue, buf Buffer) { c.average(q, buf, q.stream) }
+func (c *NCCLComm) AllReduceAvg(q *Queue, buf Buffer) {
+	c.reduce(q, "AllReduceAvg", buf, ncclAvg, q.stream)
+}
 
-// AllReduceAvgAside is AllReduceAvg on q's communication stream, so that
-// it runs alongside the compute stream's later work: it starts once after
-// (recorded on the compute stream when buf was final) has fired, and done
-// is recorded after it. The compute stream must Wait(done) before it reads
-// or writes buf again. Collectives enqueued aside run in the order they
-// were enqueued.
+// AllReduceSumAside and AllReduceAvgAside are AllReduceSum and
+// AllReduceAvg on q's communication stream, so that they run alongside the
+// compute stream's later work. One starts after after has fired (when set:
+// recorded on the compute stream once buf was final) and after the
+// collectives enqueued aside before it, and records done. The compute
+// stream must Wait(done) before it reads or writes buf again. Keeping a
+// communicator's collectives on this one stream keeps them in the same
+// order on the GPU as they were issued, on every rank.
+func (c *NCCLComm) AllReduceSumAside(q *Queue, buf Buffer, after, done Event) {
+	c.aside(q, "AllReduceSumAside", buf, ncclSum, after, done)
+}
+
+// AllReduceAvgAside: see AllReduceSumAside.
 func (c *NCCLComm) AllReduceAvgAside(q *Queue, buf Buffer, after, done Event) {
+	c.aside(q, "AllReduceAvgAside", buf, ncclAvg, after, done)
+}
+
+func (c *NCCLComm) aside(q *Queue, op string, buf Buffer, ncclOp int, after, done Event) {
 	if q.err != nil {
 		return
 	}
-	if !after.set || !done.set {
-		q.fail(fmt.Errorf("%w: AllReduceAvgAside needs both events", ErrArgument))
+	if !done.set {
+		q.fail(fmt.Errorf("%w: %s without a done event", ErrArgument, op))
 		return
 	}
-	q.fail(wrapDriver("communication stream wait for event", q.comm.Wait(after.ev, 0)))
-	c.average(q, buf, q.comm)
+	if after.set {
+		q.fail(wrapDriver("communication stream wait for event", q.comm.Wait(after.ev, 0)))
+	}
+	c.reduce(q, op, buf, ncclOp, q.comm)
 	if q.err == nil {
 		q.fail(wrapDriver("record event", done.ev.Record(q.comm)))
 	}
 }
 
-func (c *NCCLComm) average(q *Queue, buf Buffer, s cu.Stream) {
-	h, n := c.enqueueable(q, "AllReduceAvg", buf)
+// reduce enqueues an in-place all-reduce on stream s.
+func (c *NCCLComm) reduce(q *Queue, op string, buf Buffer, ncclOp int, s cu.Stream) {
+	h, n := c.enqueueable(q, op, buf)
 	if h == nil {
 		return
 	}
-	if c.lib.version < ncclAvgSince {
-		q.fail(fmt.Errorf("%w: AllReduceAvg needs NCCL 2.10 or newer for ncclAvg; loaded NCCL %s",
-			ErrNCCL, ncclVersionString(c.lib.version)))
+	if ncclOp == ncclAvg && c.lib.version < ncclAvgSince {
+		q.fail(fmt.Errorf("%w: %s needs NCCL 2.10 or newer for ncclAvg; loaded NCCL %s",
+			ErrNCCL, op, ncclVersionString(c.lib.version)))
 		return
 	}
-	q.fail(c.lib.allReduce(h, buf.ptr, n, ncclAvg, s))
+	q.fail(c.lib.allReduce(h, buf.ptr, n, ncclOp, s))
 }
 
 // Broadcast enqueues on q's stream a copy of root's float32s in buf into
@@ -224,7 +238,7 @@ func (c *NCCLComm) Close() error {
 	return c.dev.Do(func(q *Queue) error {
 		// Synchronize before taking the handle: an Abort from another
 		// goroutine can still end a wait on a lost peer.
-		syncErr := q.syncAll()
+		syncErr := q.SyncAll()
 		h := c.take()
 		if h == nil {
 			return syncErr

@@ -116,10 +116,10 @@ func TestNCCLArguments(t *testing.T) {
 		}
 	}()
 	for name, f := range map[string]func(q *Queue, b Buffer){
-		"Broadcast from rank 1 of 1":       func(q *Queue, b Buffer) { c.Broadcast(q, b, 1) },
-		"Broadcast from rank -1":           func(q *Queue, b Buffer) { c.Broadcast(q, b, -1) },
-		"AllReduceSum of 6 bytes":          func(q *Queue, b Buffer) { c.AllReduceSum(q, Buffer{ptr: b.ptr, bytes: 6}) },
-		"AllReduceAvgAside without events": func(q *Queue, b Buffer) { c.AllReduceAvgAside(q, b, Event{}, Event{}) },
+		"Broadcast from rank 1 of 1":             func(q *Queue, b Buffer) { c.Broadcast(q, b, 1) },
+		"Broadcast from rank -1":                 func(q *Queue, b Buffer) { c.Broadcast(q, b, -1) },
+		"AllReduceSum of 6 bytes":                func(q *Queue, b Buffer) { c.AllReduceSum(q, Buffer{ptr: b.ptr, bytes: 6}) },
+		"AllReduceAvgAside without a done event": func(q *Queue, b Buffer) { c.AllReduceAvgAside(q, b, Event{}, Event{}) },
 	} {
 		err := testDev.Do(func(q *Queue) error {
 			f(q, q.Alloc(64))

@@ -29,10 +29,12 @@ type Accelerated struct {
 // into after the all-reduce, read at the next step, when the copy has
 // long finished, so that the host never waits for the current one.
 type stopFlag struct {
-	sum     cuda.Buffer
-	host    cuda.Pinned
-	read    cuda.Event
-	pending bool // a sum was copied and not read yet
+	sum  cuda.Buffer
+	host cuda.Pinned
+	// set fires when this rank's request is in sum, summed when the
+	// all-reduce is done, read when the sum is in host.
+	set, summed, read cuda.Event
+	pending           bool // a sum was copied and not read yet
 }
 
 var (
@@ -75,7 +77,8 @@ type NCCLAccelerated struct{ *Accelerated }
 func (a *Accelerated) WithNCCL(c *cuda.NCCLComm) (*NCCLAccelerated, error) {
 	f := &stopFlag{}
 	err := a.m.dev.Do(func(q *cuda.Queue) error {
-		f.sum, f.host, f.read = q.Alloc(4), q.AllocPinned(4), q.NewEvent()
+		f.sum, f.host = q.Alloc(4), q.AllocPinned(4)
+		f.set, f.summed, f.read = q.NewEvent(), q.NewEvent(), q.NewHostEvent()
 		return nil
 	})
 	a.stop = f // Close frees what was made
@@ -103,8 +106,12 @@ func (a *NCCLAccelerated) TrainReduce(x []float32, y []int32, stop bool) (bool, 
 			q.HostWait(f.read)
 			before = q.Err() == nil && cuda.Host[float32](f.host)[0] > 0
 		}
+		// On the communication stream after the gradient's buckets, so
+		// that this communicator's collectives stay on one stream.
 		q.Fill(f.sum, ask)
-		a.nccl.AllReduceSum(q, f.sum)
+		q.Record(f.set)
+		a.nccl.AllReduceSumAside(q, f.sum, f.set, f.summed)
+		q.Wait(f.summed)
 		q.DownloadAsync(f.host, f.sum, f.read)
 		f.pending = true
 		return q.Err()
@@ -125,7 +132,9 @@ func (a *Accelerated) Close() error {
 		errs = append(errs, a.m.dev.Do(func(q *cuda.Queue) error {
 			q.Free(f.sum)
 			q.FreePinned(f.host)
-			q.FreeEvent(f.read)
+			for _, e := range []cuda.Event{f.set, f.summed, f.read} {
+				q.FreeEvent(e)
+			}
 			return nil
 		}))
 	}

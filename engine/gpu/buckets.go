@@ -18,8 +18,8 @@ const (
 // bucketPlan is where the flat gradient is cut and when each piece is
 // complete.
 type bucketPlan struct {
-	// ranges are the buckets' [offset, offset+length) in float32s,
-	// covering the flat gradient in order.
+	// ranges are the buckets' offsets and lengths in float32s, covering
+	// the flat gradient in order.
 	ranges [][2]int
 	// ready[i] lists the buckets that backward step i completes, in the
 	// order their collectives are enqueued (the same on every rank).

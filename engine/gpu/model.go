@@ -153,6 +153,12 @@ func (m *Model) Close() error {
 	owned, inputs, events := m.owned, m.inputs, m.bucketEvents
 	m.owned, m.inputs, m.bucketEvents = nil, nil, nil
 	return m.dev.Do(func(q *cuda.Queue) error {
+		// The pool hands freed buffers to later work on the compute
+		// stream only; the copy and communication streams may still
+		// be writing some of these.
+		if err := q.SyncAll(); err != nil {
+			return err
+		}
 		if inputs != nil {
 			inputs.free(q)
 		}

@@ -4,7 +4,9 @@ package gpu
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"sync"
 	"testing"
 
 	"cohort/cuda"
@@ -93,6 +95,117 @@ func TestTrainReduceSolo(t *testing.T) {
 			for name, w := range wantMom {
 				if !slices.Equal(gotMom[name].Data, w.Data) {
 					t.Errorf("momentum of %s differs after three TrainReduce steps", name)
+				}
+			}
+		})
+	}
+}
+
+// TrainReduce over two ranks, one per GPU (the emulation has two; the GPU
+// machine has one, so there it skips): both ranks must end with the mean
+// of the gradients Train computes for their two batches, the same bits on
+// both, step after step, with the gradient in several buckets. A bucket
+// handed to NCCL before the backward pass finished writing it would hold
+// a mix of averaged and local values.
+func TestTrainReduceTwoRanks(t *testing.T) {
+	devs, err := cuda.Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devs) < 2 {
+		t.Skipf("two ranks need two GPUs (NCCL allows one rank per GPU); %d visible", len(devs))
+	}
+	d1, err := cuda.Open(1, cuda.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := d1.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	devices := []*cuda.Device{testDev, d1}
+	id, err := cuda.NewNCCLID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	comms := make([]*cuda.NCCLComm, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r, d := range devices {
+		wg.Go(func() { comms[r], errs[r] = d.NewNCCLComm(context.Background(), id, r, 2) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, c := range comms {
+			if err := c.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	rng, seed := newRand(t)
+	tk := resnetTask(t, seed, false, true, 8)
+	for _, tc := range []struct {
+		name    string
+		cpu     *nn.Sequential
+		in      []int
+		classes int
+		bucket  int
+	}{
+		{"mlp", mlp(seed, 100, 64, 48, 10), []int{100}, 10, 4 << 10},
+		{"resnet", tk.Model, tk.InputShape(), 2, 1 << 10},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := Options{MaxBatch: 16, InputShape: tc.in, Momentum: 0.9, BucketBytes: tc.bucket}
+			var plain, reduced [2]*Model
+			for r, d := range devices {
+				for _, m := range []**Model{&plain[r], &reduced[r]} {
+					if *m, err = New(d, tc.cpu, o); err != nil {
+						t.Fatal(err)
+					}
+					defer (*m).Close()
+				}
+			}
+			local := [2][]float32{make([]float32, plain[0].NumParams()), make([]float32, plain[0].NumParams())}
+			got := [2][]float32{make([]float32, plain[0].NumParams()), make([]float32, plain[0].NumParams())}
+			for step := range 3 {
+				for r := range 2 {
+					x, y := randBatch(rng, 16, plain[r].InputSize(), tc.classes)
+					if err := plain[r].Train(Input{X: x, Labels: y}, false); err != nil {
+						t.Fatal(err)
+					}
+					if err := plain[r].ReadGrad(local[r]); err != nil {
+						t.Fatal(err)
+					}
+					wg.Go(func() {
+						if errs[r] = reduced[r].TrainReduce(Input{X: x, Labels: y}, comms[r]); errs[r] == nil {
+							errs[r] = reduced[r].ReadGrad(got[r])
+						}
+					})
+				}
+				wg.Wait()
+				if err := errors.Join(errs...); err != nil {
+					t.Fatal(err)
+				}
+				for i, g := range got[0] {
+					a, b := local[0][i], local[1][i]
+					if g != got[1][i] || g != (a+b)/2 && g != a/2+b/2 {
+						t.Fatalf("step %d value %d: ranks hold %g and %g, want the mean of %g and %g", step, i, g, got[1][i], a, b)
+					}
+				}
+				// All four models take the same update.
+				for r := range 2 {
+					for _, m := range []*Model{plain[r], reduced[r]} {
+						if err := m.WriteGrad(got[0]); err != nil {
+							t.Fatal(err)
+						}
+						if err := m.ApplySGD(0.05); err != nil {
+							t.Fatal(err)
+						}
+					}
 				}
 			}
 		})

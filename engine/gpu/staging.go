@@ -32,7 +32,7 @@ func newInputRing(q *cuda.Queue, maxBatch, inSize int, alloc func(values int) cu
 		s := &r.slots[i]
 		s.hostX, s.hostLabels = q.AllocPinned(4*int64(maxBatch*inSize)), q.AllocPinned(4*int64(maxBatch))
 		s.x, s.labels = alloc(maxBatch*inSize), alloc(maxBatch)
-		s.copied, s.consumed = q.NewEvent(), q.NewEvent()
+		s.copied, s.consumed = q.NewHostEvent(), q.NewEvent()
 	}
 	return r
 }

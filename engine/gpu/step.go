@@ -84,7 +84,9 @@ func (m *Model) TrainReduce(in Input, c *cuda.NCCLComm) error {
 		})
 		// The communication stream runs the buckets in order: the last
 		// one done means all are.
-		q.Wait(m.bucketEvents[last].done)
+		if last >= 0 {
+			q.Wait(m.bucketEvents[last].done)
+		}
 	})
 }
 

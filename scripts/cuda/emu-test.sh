@@ -1,16 +1,18 @@
 #!/bin/sh
 # Runs the cuda-tagged tests of packages cuda and engine/gpu here, without
-# a GPU: gorgonia.org/cu is replaced by scripts/cuda/emu/cu (host memory,
-# the kernels of cuda/kernels/*.cu compiled for the host, one OS thread per
-# CUDA thread where a kernel has barriers or shuffles) and libcublas by
+# a GPU: gorgonia.org/cu is replaced by scripts/cuda/emu/cu (two GPUs of
+# host memory, the kernels of cuda/kernels/*.cu compiled for the host, one
+# OS thread per CUDA thread where a kernel has barriers or shuffles,
+# uploads held until something waits for them) and libcublas by
 # emu/cublas.c (the reference Sgemm). Everything is built with
 # AddressSanitizer, so an out-of-bounds access in a kernel or a copy stops
 # the test. It checks index math, argument plumbing, buffer sizes and the
 # tests themselves before GPU time is spent; it says nothing of speed, of
 # the GPU's memory model or of cuBLAS, so scripts/gpu-check.sh on a GPU
-# stays the real check. The throughput benchmark is skipped, and the
-# two-GPU NCCL test skips itself. NCCL is emu/nccl.c: ranks in processes of this machine meeting
-# in shared memory. Then the emulated bin/cohort-cuda trains a small MLP
+# stays the real check. The throughput benchmark is skipped. NCCL is
+# emu/nccl.c: ranks in processes of this machine meeting in shared
+# memory (two-rank tests put one rank on each emulated GPU). Then the
+# emulated bin/cohort-cuda trains a small MLP
 # through the whole CLI (--device cuda): alone, against the same run on the
 # CPU, as two ranks over the TCP ring and through NCCL, and through NCCL
 # stopped by SIGTERM and resumed; and a small ResNet as two ranks over the
@@ -22,9 +24,11 @@ set -eu
 root=$(cd "$(dirname "$0")/../.." && pwd)
 emu=$root/scripts/cuda/emu
 tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
+# Emulated NCCL segments a test left behind (a communicator whose peer
+# never came) go too.
+trap 'rm -rf "$tmp" /dev/shm/cohort-emu-nccl-*' EXIT
 mkdir -p "$tmp/cu" "$tmp/lib"
-cp "$emu/cu/go.mod" "$emu/cu/cu.go" "$emu/cu/emu.cpp" "$tmp/cu/"
+cp "$emu/cu/go.mod" "$emu/cu/"*.go "$emu/cu/emu.cpp" "$tmp/cu/"
 for k in "$root"/cuda/kernels/*.cu; do
 	cp "$k" "$tmp/cu/k_$(basename "$k" .cu).h"
 done

@@ -6,8 +6,10 @@
 // all wait at a barrier, each sums the slots in rank order (so every rank
 // gets the same bits), and all wait again before the slots are reused.
 // Only float32 sum, average and broadcast are there; a peer that never
-// comes makes a call fail after waitLimit seconds. It checks plumbing
-// (ids, ranks, counts, order of collectives), not NCCL.
+// comes makes a call fail after waitLimit seconds, and ranks that call
+// different collectives (kind, count or root) at the same point fail
+// with invalidArgument, where real NCCL would hang or mix data. It checks
+// plumbing (ids, ranks, counts, order of collectives), not NCCL.
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -38,15 +40,50 @@ struct header {
 	_Atomic unsigned arrived, generation;
 };
 
+// call is what a rank is doing, compared across ranks at each collective.
+struct call {
+	long count;
+	int kind; // the op, or 100 + root for a broadcast
+	char pad[52];
+};
+
 struct comm {
 	struct header* h;
-	float* slots; // nranks × CHUNK
+	struct call* calls; // one per rank
+	float* slots;       // nranks × CHUNK
 	size_t bytes;
 	int rank, nranks;
+	_Atomic int aborted; // set by ncclCommAbort: waits give up
 	char name[128];
 };
 
-static size_t segmentBytes(int nranks) { return 64 + (size_t)nranks * CHUNK * sizeof(float); }
+// comms holds every communicator made and not destroyed, so that one
+// still waiting for its peers, or aborted, at exit is not a leak to
+// LeakSanitizer.
+static struct comm* comms[256];
+static _Atomic int ncomms;
+
+static struct comm* newComm(void) {
+	struct comm* c = calloc(1, sizeof *c);
+	int i = atomic_fetch_add(&ncomms, 1);
+	if (i < 256) {
+		comms[i] = c;
+	}
+	return c;
+}
+
+static void freeComm(struct comm* c) {
+	for (int i = 0; i < 256; i++) {
+		if (comms[i] == c) {
+			comms[i] = NULL;
+		}
+	}
+	free(c);
+}
+
+static size_t segmentBytes(int nranks) {
+	return 64 + (size_t)nranks * sizeof(struct call) + (size_t)nranks * CHUNK * sizeof(float);
+}
 
 static double now(void) {
 	struct timespec t;
@@ -75,6 +112,9 @@ static int barrier(struct comm* c) {
 	}
 	double start = now();
 	for (int spins = 0; atomic_load(&h->generation) == gen; pause_(&spins)) {
+		if (atomic_load(&c->aborted)) {
+			return systemError;
+		}
 		if (now() - start > waitLimit) {
 			fprintf(stderr, "nccl emulation: rank %d of %d waited %d s for its peers\n", c->rank, c->nranks, waitLimit);
 			return systemError;
@@ -104,7 +144,7 @@ int ncclCommInitRank(void** out, int nranks, ncclUniqueId id, int rank) {
 	if (nranks < 1 || rank < 0 || rank >= nranks || id.internal[0] != '/') {
 		return invalidArgument;
 	}
-	struct comm* c = calloc(1, sizeof *c);
+	struct comm* c = newComm();
 	c->rank = rank;
 	c->nranks = nranks;
 	c->bytes = segmentBytes(nranks);
@@ -114,14 +154,14 @@ int ncclCommInitRank(void** out, int nranks, ncclUniqueId id, int rank) {
 	if (creator && ftruncate(fd, (off_t)c->bytes) != 0) {
 		close(fd);
 		shm_unlink(c->name);
-		free(c);
+		freeComm(c);
 		return systemError;
 	}
 	double start = now();
 	for (int spins = 0; fd < 0; pause_(&spins)) {
 		fd = shm_open(c->name, O_RDWR, 0600);
 		if (now() - start > waitLimit) {
-			free(c);
+			freeComm(c);
 			return systemError;
 		}
 	}
@@ -131,11 +171,12 @@ int ncclCommInitRank(void** out, int nranks, ncclUniqueId id, int rank) {
 	void* p = mmap(NULL, c->bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	close(fd);
 	if (p == MAP_FAILED) {
-		free(c);
+		freeComm(c);
 		return systemError;
 	}
 	c->h = p;
-	c->slots = (float*)((char*)p + 64);
+	c->calls = (struct call*)((char*)p + 64);
+	c->slots = (float*)(c->calls + nranks);
 	if (creator) {
 		c->h->nranks = nranks;
 		atomic_store(&c->h->magic, MAGIC);
@@ -144,15 +185,42 @@ int ncclCommInitRank(void** out, int nranks, ncclUniqueId id, int rank) {
 	}
 	if (c->h->nranks != nranks) {
 		munmap(p, c->bytes);
-		free(c);
+		freeComm(c);
 		return invalidArgument;
 	}
 	atomic_fetch_add(&c->h->refs, 1);
 	int r = barrier(c);
 	if (r != ok) {
+		atomic_fetch_sub(&c->h->refs, 1);
+		munmap(p, c->bytes);
+		freeComm(c);
 		return r;
 	}
 	*out = c;
+	return ok;
+}
+
+// agree publishes this rank's call and checks that every rank makes the
+// same one; all ranks see the same answer.
+static int agree(struct comm* c, long count, int kind) {
+	c->calls[c->rank].count = count;
+	c->calls[c->rank].kind = kind;
+	int r = barrier(c);
+	if (r != ok) {
+		return r;
+	}
+	int same = 1;
+	for (int k = 0; k < c->nranks; k++) {
+		same &= c->calls[k].count == count && c->calls[k].kind == kind;
+	}
+	if ((r = barrier(c)) != ok) { // nobody overwrites its call before all have compared
+		return r;
+	}
+	if (!same) {
+		fprintf(stderr, "nccl emulation: rank %d called collective %d of %ld floats while another rank called another\n",
+		        c->rank, kind, count);
+		return invalidArgument;
+	}
 	return ok;
 }
 
@@ -164,11 +232,14 @@ int ncclAllReduce(const void* send, void* recv, size_t count, int type, int op, 
 	}
 	const float* in = send;
 	float* out = recv;
+	int r = agree(c, (long)count, op);
+	if (r != ok) {
+		return r;
+	}
 	for (size_t off = 0; off < count; off += CHUNK) {
 		size_t n = count - off < CHUNK ? count - off : CHUNK;
 		memcpy(c->slots + (size_t)c->rank * CHUNK, in + off, n * sizeof(float));
-		int r = barrier(c);
-		if (r != ok) {
+		if ((r = barrier(c)) != ok) {
 			return r;
 		}
 		for (size_t i = 0; i < n; i++) {
@@ -191,13 +262,16 @@ int ncclBroadcast(const void* send, void* recv, size_t count, int type, int root
 	if (type != ncclFloat32 || root < 0 || root >= c->nranks) {
 		return invalidArgument;
 	}
+	int r = agree(c, (long)count, 100 + root);
+	if (r != ok) {
+		return r;
+	}
 	for (size_t off = 0; off < count; off += CHUNK) {
 		size_t n = count - off < CHUNK ? count - off : CHUNK;
 		if (c->rank == root) {
 			memcpy(c->slots, (const float*)send + off, n * sizeof(float));
 		}
-		int r = barrier(c);
-		if (r != ok) {
+		if ((r = barrier(c)) != ok) {
 			return r;
 		}
 		if (c->rank != root) {
@@ -215,13 +289,20 @@ static int leave(struct comm* c) {
 		shm_unlink(c->name);
 	}
 	munmap(c->h, c->bytes);
-	free(c);
+	freeComm(c);
 	return ok;
 }
 
 int ncclCommDestroy(void* comm) { return leave(comm); }
 
-int ncclCommAbort(void* comm) { return leave(comm); }
+// ncclCommAbort makes the rank's waits give up. It keeps the segment
+// mapped (a thread may still be inside a collective), so the emulation
+// leaks it; the process ends soon after an abort anyway.
+int ncclCommAbort(void* comm) {
+	struct comm* c = comm;
+	atomic_store(&c->aborted, 1);
+	return ok;
+}
 
 int ncclCommGetAsyncError(void* comm, int* state) {
 	(void)comm;

@@ -1,8 +1,9 @@
 // Package cu stands in for gorgonia.org/cu in scripts/cuda/emu-test.sh: it
 // has the part of cu's API that package cohort/cuda calls, on the host.
-// Device memory is host memory, every operation is synchronous, and a
-// kernel launch runs the kernel's CUDA C source, compiled for the host
-// (emu.cpp), over the launch's grid. It checks launch shapes and the
+// Device memory is host memory, operations run when they are enqueued
+// except uploads from the host on a stream, which wait for a reader
+// (streams.go), and a kernel launch runs the kernel's CUDA C source,
+// compiled for the host (emu.cpp), over the launch's grid. It checks launch shapes and the
 // ranges of copies; it does not model the GPU's memory system, timing or
 // cuBLAS's algorithms, so passing here is no substitute for a GPU run.
 package cu
@@ -26,37 +27,13 @@ import (
 // DevicePtr is a host address.
 type DevicePtr uintptr
 
-// Stream is a token: everything runs synchronously, so the emulation
-// says nothing of whether streams and events order work correctly.
-type Stream struct{ p unsafe.Pointer }
-
-// C is the stream's handle, for cuBLAS and NCCL.
-func (s Stream) C() unsafe.Pointer { return s.p }
-
-// Synchronize returns at once: the work is done.
-func (s Stream) Synchronize() error { return nil }
-
-// Destroy does nothing.
-func (s Stream) Destroy() error { return nil }
-
-// StreamFlags are cuStreamCreate's flags (ignored).
-type StreamFlags byte
-
-// DefaultStream is the default stream flag.
-const DefaultStream StreamFlags = 0
-
-var streamToken byte
-
-// MakeStream returns the one stream token.
-func MakeStream(StreamFlags) (Stream, error) { return Stream{unsafe.Pointer(&streamToken)}, nil }
-
 // CUContext is a token.
 type CUContext struct{ p uintptr }
 
 // SetCurrentContext does nothing.
 func SetCurrentContext(CUContext) error { return nil }
 
-// Device is the one emulated GPU, ordinal 0.
+// Device is an emulated GPU, by ordinal.
 type Device int
 
 // DeviceAttribute names an attribute.
@@ -69,15 +46,19 @@ const (
 	ComputeCapabilityMinor
 )
 
-// NumDevices is 1.
-func NumDevices() (int, error) { return 1, nil }
+// emulatedDevices is how many GPUs the emulation has: two, so that
+// two-rank NCCL tests (one rank per GPU) run.
+const emulatedDevices = 2
+
+// NumDevices is emulatedDevices.
+func NumDevices() (int, error) { return emulatedDevices, nil }
 
 // Version is the driver version reported (13.0).
 func Version() int { return 13000 }
 
 // GetDevice returns device 0.
 func GetDevice(i int) (Device, error) {
-	if i != 0 {
+	if i < 0 || i >= emulatedDevices {
 		return 0, errors.New("cu emulation: no such device")
 	}
 	return Device(i), nil
@@ -138,6 +119,10 @@ func MemFree(p DevicePtr) error {
 	return nil
 }
 
+// cMalloc and cFree are C's, for handles C libraries may keep.
+func cMalloc(n int) unsafe.Pointer { return C.malloc(C.size_t(n)) }
+func cFree(p unsafe.Pointer)       { C.free(p) }
+
 // span is [p, p+n) as bytes; it panics when that is not inside one
 // allocation, as the GPU would fault.
 func span(p DevicePtr, n int64) []byte {
@@ -152,7 +137,8 @@ func span(p DevicePtr, n int64) []byte {
 }
 
 // MemsetD32Async sets n 32-bit words.
-func MemsetD32Async(p DevicePtr, v uint, n int64, _ Stream) error {
+func MemsetD32Async(p DevicePtr, v uint, n int64, s Stream) error {
+	s.flush()
 	b := span(p, 4*n)
 	w := unsafe.Slice((*uint32)(unsafe.Pointer(&b[0])), n)
 	for i := range w {
@@ -163,65 +149,21 @@ func MemsetD32Async(p DevicePtr, v uint, n int64, _ Stream) error {
 
 // MemcpyHtoD copies n bytes to the device.
 func MemcpyHtoD(dst DevicePtr, src unsafe.Pointer, n int64) error {
+	flushAll() // the legacy stream waits for the blocking streams
 	copy(span(dst, n), unsafe.Slice((*byte)(src), n))
 	return nil
 }
 
 // MemcpyDtoH copies n bytes to the host.
 func MemcpyDtoH(dst unsafe.Pointer, src DevicePtr, n int64) error {
+	flushAll()
 	copy(unsafe.Slice((*byte)(dst), n), span(src, n))
 	return nil
 }
 
-// MemcpyHtoDAsync copies n bytes to the device at once.
-func MemcpyHtoDAsync(dst DevicePtr, src unsafe.Pointer, n int64, _ Stream) error {
-	return MemcpyHtoD(dst, src, n)
-}
-
-// MemcpyDtoHAsync copies n bytes to the host at once.
-func MemcpyDtoHAsync(dst unsafe.Pointer, src DevicePtr, n int64, _ Stream) error {
-	return MemcpyDtoH(dst, src, n)
-}
-
-// EventFlags are cuEventCreate's flags (ignored).
-type EventFlags byte
-
-// DisableTiming is the flag package cuda passes.
-const DisableTiming EventFlags = 2
-
-// Event is a token: the work before it is always done.
-type Event struct{ live bool }
-
-// MakeEvent returns a live event.
-func MakeEvent(EventFlags) (Event, error) { return Event{live: true}, nil }
-
-// DestroyEvent checks that e is live and clears it.
-func DestroyEvent(e *Event) error {
-	if !e.live {
-		return errors.New("cu emulation: destroy of an event not made or already destroyed")
-	}
-	*e = Event{}
-	return nil
-}
-
-// Record checks that e is live.
-func (e Event) Record(Stream) error { return e.check("record") }
-
-// Synchronize checks that e is live.
-func (e Event) Synchronize() error { return e.check("synchronize") }
-
-// Wait checks that e is live.
-func (s Stream) Wait(e Event, _ uint) error { return e.check("stream wait for") }
-
-func (e Event) check(op string) error {
-	if !e.live {
-		return fmt.Errorf("cu emulation: %s an event not made or destroyed", op)
-	}
-	return nil
-}
-
 // MemcpyDtoDAsync copies n bytes on the device.
-func MemcpyDtoDAsync(dst, src DevicePtr, n int64, _ Stream) error {
+func MemcpyDtoDAsync(dst, src DevicePtr, n int64, s Stream) error {
+	s.flush()
 	copy(span(dst, n), span(src, n))
 	return nil
 }
@@ -250,7 +192,8 @@ func (Module) Function(name string) (Function, error) {
 
 // Launch runs the kernel over the grid, after checking the launch shape
 // against the GPU's limits.
-func (fn Function) Launch(gx, gy, gz, bx, by, bz, shared int, _ Stream, params []unsafe.Pointer) error {
+func (fn Function) Launch(gx, gy, gz, bx, by, bz, shared int, s Stream, params []unsafe.Pointer) error {
+	s.flush()
 	if gz != 1 || bz != 1 || gx < 1 || gy < 1 || gy > 65535 || bx < 1 || by < 1 || bx*by > 1024 || shared != 0 {
 		return fmt.Errorf("cu emulation: launch of %s with grid %d×%d×%d, block %d×%d×%d, %d bytes shared", fn.name, gx, gy, gz, bx, by, bz, shared)
 	}
