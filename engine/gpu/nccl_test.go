@@ -13,6 +13,25 @@ import (
 	"cohort/engine/nn"
 )
 
+// reduceCase is a model TrainReduce is tested on: a CPU model for samples
+// of shape in, and a bucket size that cuts its gradient into several.
+type reduceCase struct {
+	name    string
+	cpu     *nn.Sequential
+	in      []int
+	classes int
+	bucket  int
+}
+
+// reduceCases are an MLP and a small ResNet (basic or bottleneck blocks).
+func reduceCases(t *testing.T, seed uint64, basic bool) []reduceCase {
+	tk := resnetTask(t, seed, basic, true, 8)
+	return []reduceCase{
+		{"mlp", mlp(seed, 100, 64, 48, 10), []int{100}, 10, 4 << 10},
+		{"resnet", tk.Model, tk.InputShape(), 2, 1 << 10},
+	}
+}
+
 // TrainReduce on a one-rank communicator (the GPU machine has one GPU, and
 // NCCL allows one rank per GPU) must leave exactly the gradient and
 // momentum Train leaves, with the gradient cut into several buckets handed
@@ -34,17 +53,7 @@ func TestTrainReduceSolo(t *testing.T) {
 		}
 	}()
 	r, seed := newRand(t)
-	tk := resnetTask(t, seed, true, true, 8)
-	for _, tc := range []struct {
-		name    string
-		cpu     *nn.Sequential
-		in      []int
-		classes int
-		bucket  int
-	}{
-		{"mlp", mlp(seed, 100, 64, 48, 10), []int{100}, 10, 4 << 10},
-		{"resnet", tk.Model, tk.InputShape(), 2, 1 << 10},
-	} {
+	for _, tc := range reduceCases(t, seed, true) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{MaxBatch: 32, InputShape: tc.in, Momentum: 0.9, BucketBytes: tc.bucket}
 			plain, err := New(testDev, tc.cpu, o)
@@ -147,17 +156,7 @@ func TestTrainReduceTwoRanks(t *testing.T) {
 		}
 	}()
 	rng, seed := newRand(t)
-	tk := resnetTask(t, seed, false, true, 8)
-	for _, tc := range []struct {
-		name    string
-		cpu     *nn.Sequential
-		in      []int
-		classes int
-		bucket  int
-	}{
-		{"mlp", mlp(seed, 100, 64, 48, 10), []int{100}, 10, 4 << 10},
-		{"resnet", tk.Model, tk.InputShape(), 2, 1 << 10},
-	} {
+	for _, tc := range reduceCases(t, seed, false) {
 		t.Run(tc.name, func(t *testing.T) {
 			o := Options{MaxBatch: 16, InputShape: tc.in, Momentum: 0.9, BucketBytes: tc.bucket}
 			var plain, reduced [2]*Model
