@@ -33,7 +33,7 @@ type kernels struct {
 
 	im2col, col2im, cnhwToNCHW, nchwToCNHWGrad, maxPool, maxPoolBackward, avgPool, avgPoolBackward cu.Function
 
-	bnPartials, bnStats, bnApply, bnGrad, bnBackward cu.Function
+	bnPartials, bnStats, bnTotals, bnApply, bnGrad, bnBackward cu.Function
 }
 
 func loadKernels() (*kernels, error) {
@@ -70,6 +70,7 @@ func loadKernels() (*kernels, error) {
 		{3, "cohort_global_avgpool_backward", &k.avgPoolBackward},
 		{4, "cohort_bn_partials", &k.bnPartials},
 		{4, "cohort_bn_stats", &k.bnStats},
+		{4, "cohort_bn_totals", &k.bnTotals},
 		{4, "cohort_bn_apply", &k.bnApply},
 		{4, "cohort_bn_grad", &k.bnGrad},
 		{4, "cohort_bn_backward", &k.bnBackward},

@@ -23,6 +23,33 @@ type BatchNorm struct {
 	RunMean, RunVar, Tracked Buffer
 	// Momentum and Eps are PyTorch's (0.1 and 1e-5 by default).
 	Momentum, Eps float32
+	// Sync, when set, synchronises training statistics across ranks
+	// (ClassyVision's batch_norm_sync_mode: pytorch): it must replace the
+	// 2C+1 floats of totals, this rank's per-channel sums then the value
+	// count (engine/nn's BatchNorm reducer layout), by their sum over all
+	// ranks, in stream order (an all-reduce enqueued on q, or a copy to the
+	// host, a host all-reduce and a copy back). The forward pass then
+	// normalises with the statistics of all ranks' batches, and the
+	// backward pass's dx uses the means over all ranks; dγ and dβ stay
+	// this rank's, for the gradient all-reduce.
+	Sync func(q *Queue, totals Buffer)
+}
+
+// syncTotals, when bn.Sync is set, rounds the chunk sums part to the
+// totals layout, has bn.Sync sum them over the ranks, and returns them;
+// the caller frees them after their last reader. Otherwise it returns the
+// zero Buffer.
+func (q *Queue) syncTotals(bn BatchNorm, part Buffer, chunks, count int) Buffer {
+	if bn.Sync == nil || q.err != nil {
+		return Buffer{}
+	}
+	totals := q.Alloc(4 * int64(2*bn.C+1))
+	q.launch("bn_totals", q.k.bnTotals, q.gridFor(bn.C), 1, elementwiseBlock, 1,
+		argPtr(part), argInt(chunks), argInt(bn.C), argF64(float64(count)), argPtr(totals))
+	if q.err == nil {
+		bn.Sync(q, totals)
+	}
+	return totals
 }
 
 // Launch shape of bn_partials: a block of normBlock threads covers
@@ -66,15 +93,18 @@ func (q *Queue) BatchNormForward(bn BatchNorm, y, x Buffer, n int, train, relu b
 	if n == 0 {
 		return
 	}
-	var part Buffer // evaluation reads no partial sums
+	var part, totals Buffer // evaluation reads no sums
 	chunks := 0
 	if train {
 		part, chunks = q.normPartials(bn, x, Buffer{}, Buffer{}, n)
 		defer q.Free(part)
+		totals = q.syncTotals(bn, part, chunks, count)
+		defer q.Free(totals)
 	}
 	q.launch("bn_stats", q.k.bnStats, q.gridFor(bn.C), 1, elementwiseBlock, 1,
 		argPtr(part), argInt(chunks), argInt(bn.C), argF64(float64(count)), argPtr(bn.Mean), argPtr(bn.InvStd),
-		argPtr(bn.RunMean), argPtr(bn.RunVar), argPtr(bn.Tracked), argF64(float64(bn.Momentum)), argF64(float64(bn.Eps)), argBool(train))
+		argPtr(bn.RunMean), argPtr(bn.RunVar), argPtr(bn.Tracked), argF64(float64(bn.Momentum)), argF64(float64(bn.Eps)), argBool(train),
+		argPtr(totals))
 	q.launch("bn_apply", q.k.bnApply, q.gridFor(n*bn.C*bn.S), 1, elementwiseBlock, 1,
 		argPtr(x), argPtr(y), argPtr(bn.Mean), argPtr(bn.InvStd), argPtr(bn.Gamma), argPtr(bn.Beta),
 		argInt(n), argInt(bn.C), argInt(bn.S), argBool(relu))
@@ -116,10 +146,13 @@ func (q *Queue) BatchNormBackward(bn BatchNorm, dx, dgamma, dbeta, dy, x, y Buff
 	}
 	part, chunks := q.normPartials(bn, x, dy, y, n)
 	defer q.Free(part)
+	totals := q.syncTotals(bn, part, chunks, count)
+	defer q.Free(totals)
 	coef := q.Alloc(8 * int64(bn.C)) // mean(g), then mean(g·x̂)
 	defer q.Free(coef)
 	q.launch("bn_grad", q.k.bnGrad, q.gridFor(bn.C), 1, elementwiseBlock, 1,
-		argPtr(part), argInt(chunks), argInt(bn.C), argF64(float64(count)), argPtr(dgamma), argPtr(dbeta), argPtr(coef), argBool(accumulate))
+		argPtr(part), argInt(chunks), argInt(bn.C), argF64(float64(count)), argPtr(dgamma), argPtr(dbeta), argPtr(coef), argBool(accumulate),
+		argPtr(totals))
 	if dx.IsZero() {
 		return
 	}

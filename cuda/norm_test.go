@@ -307,3 +307,85 @@ func TestGlobalAvgPool(t *testing.T) {
 		within(t, fmt.Sprintf("avgpool backward %d×%d", planes, plane), gotDx, wantDx, func(int) float64 { return 0 })
 	}
 }
+
+// TestBatchNormSync runs a synchronised BatchNorm as rank 0 of two, the
+// other rank's sums added by Sync on the host: outputs, running
+// statistics and dx must be those of the two ranks' batches together
+// (the float64 reference over both), dγ and dβ this rank's own share.
+func TestBatchNormSync(t *testing.T) {
+	r := newRand(t)
+	const n, c, s, mom, eps = 6, 4, 9, 0.1, 1e-5
+	total := n * c * s
+	x, x2 := randFloats(r, total, 2), randFloats(r, total, 2)
+	for i := range x2 {
+		x2[i] += 1 // the other rank's batch has another mean
+	}
+	dy, dy2 := randFloats(r, total, 1), randFloats(r, total, 1)
+	gamma, beta := randFloats(r, c, 1.5), randFloats(r, c, 1)
+	rmean, rvar := make([]float32, c), make([]float32, c)
+	for i := range rvar {
+		rvar[i] = 1
+	}
+	want := refNorm(2*n, c, s, append(append([]float32{}, x...), x2...), gamma, beta, rmean, rvar,
+		append(append([]float32{}, dy...), dy2...), float64(float32(mom)), float64(float32(eps)), true)
+	// The other rank's totals: forward Σx, Σx²; backward Σg, Σg·x̂ with
+	// the joint statistics; then its count.
+	other := [2][]float32{make([]float32, 2*c+1), make([]float32, 2*c+1)}
+	local := [2][]float64{make([]float64, c), make([]float64, c)} // this rank's dβ, dγ
+	for ch := range c {
+		var f1, f2, b1, b2 float64
+		for b := range n {
+			for q := range s {
+				i := (b*c+ch)*s + q
+				v := float64(x2[i])
+				f1, f2 = f1+v, f2+v*v
+				if want.y[total+i] > 0 {
+					b1 += float64(dy2[i])
+					b2 += float64(dy2[i]) * (v - want.mean[ch]) * want.invstd[ch]
+				}
+				if want.y[i] > 0 {
+					local[0][ch] += float64(dy[i])
+					local[1][ch] += float64(dy[i]) * (float64(x[i]) - want.mean[ch]) * want.invstd[ch]
+				}
+			}
+		}
+		other[0][ch], other[0][c+ch], other[1][ch], other[1][c+ch] = float32(f1), float32(f2), float32(b1), float32(b2)
+	}
+	other[0][2*c], other[1][2*c] = n*s, n*s
+	calls := 0
+	y, dx, rm, rv, dg, db := make([]float32, total), make([]float32, total), make([]float32, c), make([]float32, c), make([]float32, c), make([]float32, c)
+	do(t, func(q *Queue) error {
+		bn := BatchNorm{C: c, S: s, Gamma: upload(q, gamma), Beta: upload(q, beta), Mean: poisoned(q, c), InvStd: poisoned(q, c),
+			RunMean: upload(q, rmean), RunVar: upload(q, rvar), Tracked: upload(q, []float32{0}), Momentum: mom, Eps: eps,
+			Sync: func(q *Queue, totals Buffer) {
+				host := make([]float32, 2*c+1)
+				Download(q, host, totals)
+				for i := range host {
+					host[i] += other[calls][i]
+				}
+				Upload(q, totals, host)
+				calls++
+			}}
+		xb, dyb, yb, dxb, dgb, dbb := upload(q, x), upload(q, dy), poisoned(q, total), poisoned(q, total), poisoned(q, c), poisoned(q, c)
+		q.BatchNormForward(bn, yb, xb, n, true, true)
+		q.BatchNormBackward(bn, dxb, dgb, dbb, dyb, xb, yb, n, false)
+		for _, d := range []struct {
+			dst []float32
+			src Buffer
+		}{{y, yb}, {dx, dxb}, {rm, bn.RunMean}, {rv, bn.RunVar}, {dg, dgb}, {db, dbb}} {
+			Download(q, d.dst, d.src)
+		}
+		return nil
+	})
+	if calls != 2 {
+		t.Fatalf("Sync called %d times, want 2 (forward and backward)", calls)
+	}
+	rel := func(w []float64) func(int) float64 { return func(i int) float64 { return 1e-5 * (1 + math.Abs(w[i])) } }
+	within(t, "y", y, want.y[:total], rel(want.y))
+	within(t, "running mean", rm, want.rmean, rel(want.rmean))
+	within(t, "running var", rv, want.rvar, rel(want.rvar))
+	within(t, "dx", dx, want.dx[:total], func(i int) float64 { return 1e-5*want.dxTol[i] + 1e-30 })
+	sumTol := func(int) float64 { return 1e-5 * float64(n*s) }
+	within(t, "dbeta (this rank's)", db, local[0], sumTol)
+	within(t, "dgamma (this rank's)", dg, local[1], sumTol)
+}

@@ -113,6 +113,11 @@ func (q *Queue) run(f func(*Queue) error) error {
 // Err is the first error of this Do so far.
 func (q *Queue) Err() error { return q.err }
 
+// Fail records err as this Do's error, unless one is recorded already;
+// later operations of the Do become no-ops. It is for work done inside a
+// Do that is not a Queue operation, such as a host all-reduce.
+func (q *Queue) Fail(err error) { q.fail(err) }
+
 func (q *Queue) fail(err error) {
 	if q.err == nil {
 		q.err = err

@@ -40,7 +40,11 @@ func openAccelerator(t *task.Task, env dist.Env, tf32 bool, commMode string, buc
 	if err != nil {
 		return nil, "", nil, err
 	}
-	a, err := gpu.NewAccelerated(dev, t, bucketBytes)
+	var reduce func([]float32) error // synchronised BatchNorm over the TCP ring
+	if comm != nil && comm.Size() > 1 {
+		reduce = comm.AllReduceSum
+	}
+	a, err := gpu.NewAccelerated(dev, t, bucketBytes, reduce)
 	if err != nil {
 		dev.Close()
 		if errors.Is(err, gpu.ErrUnsupported) {

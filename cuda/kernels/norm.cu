@@ -8,7 +8,10 @@
 // as engine/nn's BatchNorm does (same double formulas, rounded once to
 // float), and bn_apply normalises. Backward is bn_partials again (sums of
 // the gradient and of gradient × normalised input), bn_grad (dγ, dβ and the
-// two per-channel means dx needs) and bn_backward (dx). No atomics: the
+// two per-channel means dx needs) and bn_backward (dx). Synchronised
+// across ranks, bn_totals first rounds each channel's two sums to float
+// (with the count after them) for the caller to all-reduce, and bn_stats
+// and bn_grad's means read those totals instead. No atomics: the
 // results are deterministic. Products and sums whose rounding the CPU
 // fixes are written with __f*_rn/__d*_rn so nvcc does not fuse them into
 // FMAs; a product of two floats is exact in double, so contracting
@@ -77,28 +80,66 @@ extern "C" __global__ void cohort_bn_partials(const float* __restrict__ x, const
     }
 }
 
+// chunkSums adds channel ch's chunk sums of bn_partials in chunk order.
+__device__ static void chunkSums(const double* __restrict__ part, int chunks, int c, int ch, double* s1, double* s2)
+{
+    double a = 0.0, b = 0.0;
+    for (int k = 0; k < chunks; k++) {
+        a += part[((size_t)k * c + ch) * 2];
+        b += part[((size_t)k * c + ch) * 2 + 1];
+    }
+    *s1 = a;
+    *s2 = b;
+}
+
+// One thread per channel: totals[ch] and totals[c + ch] are channel ch's
+// two sums (bn_partials' chunks added in order) rounded to float, and
+// totals[2c] is count, as engine/nn's BatchNorm hands them to its
+// cross-rank reducer.
+extern "C" __global__ void cohort_bn_totals(const double* __restrict__ part, int chunks, int c, double count,
+                                            float* __restrict__ totals)
+{
+    for (int ch = blockIdx.x * blockDim.x + threadIdx.x; ch < c; ch += gridDim.x * blockDim.x) {
+        double s1, s2;
+        chunkSums(part, chunks, c, ch, &s1, &s2);
+        totals[ch] = (float)s1;
+        totals[c + ch] = (float)s2;
+    }
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        totals[2 * c] = (float)count;
+    }
+}
+
 // One thread per channel. In training (train != 0): the chunk sums of
 // bn_partials, added in chunk order, give the mean and the biased
-// variance over count values; mean and invstd get them (as floats), the
-// running mean and variance move towards them by momentum (the variance
-// unbiased: × count/(count - 1)) and tracked, num_batches_tracked, gains
-// one. In evaluation the running statistics are copied into mean and
-// invstd and nothing is updated. The formulas are engine/nn's, in double.
+// variance over count values (with totals, not null: the summed totals of
+// all ranks and their count, as bn_totals lays them out); mean and invstd
+// get them (as floats), the running mean and variance move towards them
+// by momentum (the variance unbiased: × count/(count - 1)) and tracked,
+// num_batches_tracked, gains one. In evaluation the running statistics
+// are copied into mean and invstd and nothing is updated. The formulas
+// are engine/nn's, in double.
 extern "C" __global__ void cohort_bn_stats(const double* __restrict__ part, int chunks, int c, double count,
                                            float* __restrict__ mean, float* __restrict__ invstd,
                                            float* __restrict__ rmean, float* __restrict__ rvar,
-                                           float* __restrict__ tracked, double momentum, double eps, int train)
+                                           float* __restrict__ tracked, double momentum, double eps, int train,
+                                           const float* __restrict__ totals)
 {
+    if (totals != 0) {
+        count = (double)totals[2 * c];
+    }
     for (int ch = blockIdx.x * blockDim.x + threadIdx.x; ch < c; ch += gridDim.x * blockDim.x) {
         if (!train) {
             mean[ch] = rmean[ch];
             invstd[ch] = (float)(1.0 / sqrt(__dadd_rn((double)rvar[ch], eps)));
             continue;
         }
-        double s1 = 0.0, s2 = 0.0;
-        for (int k = 0; k < chunks; k++) {
-            s1 += part[((size_t)k * c + ch) * 2];
-            s2 += part[((size_t)k * c + ch) * 2 + 1];
+        double s1, s2;
+        if (totals != 0) {
+            s1 = (double)totals[ch];
+            s2 = (double)totals[c + ch];
+        } else {
+            chunkSums(part, chunks, c, ch, &s1, &s2);
         }
         double mu = s1 / count;
         double v = __dsub_rn(s2 / count, __dmul_rn(mu, mu));
@@ -134,20 +175,26 @@ extern "C" __global__ void cohort_bn_apply(const float* __restrict__ x, float* _
 
 // One thread per channel: the chunk sums of bn_partials (backward), added
 // in chunk order, set dβ = Σg and dγ = Σg·x̂ (added to them with
-// accumulate), and coef[ch] = Σg / count, coef[c + ch] = Σg·x̂ / count.
+// accumulate: this rank's own, as engine/nn's), and coef[ch] = Σg / count,
+// coef[c + ch] = Σg·x̂ / count, from the summed totals of all ranks and
+// their count instead when totals is not null.
 extern "C" __global__ void cohort_bn_grad(const double* __restrict__ part, int chunks, int c, double count,
                                           float* __restrict__ dgamma, float* __restrict__ dbeta,
-                                          float* __restrict__ coef, int accumulate)
+                                          float* __restrict__ coef, int accumulate, const float* __restrict__ totals)
 {
+    if (totals != 0) {
+        count = (double)totals[2 * c];
+    }
     for (int ch = blockIdx.x * blockDim.x + threadIdx.x; ch < c; ch += gridDim.x * blockDim.x) {
-        double s1 = 0.0, s2 = 0.0;
-        for (int k = 0; k < chunks; k++) {
-            s1 += part[((size_t)k * c + ch) * 2];
-            s2 += part[((size_t)k * c + ch) * 2 + 1];
-        }
+        double s1, s2;
+        chunkSums(part, chunks, c, ch, &s1, &s2);
         float g1 = (float)s1, g2 = (float)s2;
         dbeta[ch] = accumulate ? dbeta[ch] + g1 : g1;
         dgamma[ch] = accumulate ? dgamma[ch] + g2 : g2;
+        if (totals != 0) {
+            s1 = (double)totals[ch];
+            s2 = (double)totals[c + ch];
+        }
         coef[ch] = (float)(s1 / count);
         coef[c + ch] = (float)(s2 / count);
     }

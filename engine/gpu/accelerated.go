@@ -7,7 +7,6 @@ import (
 	"fmt"
 
 	"cohort/cuda"
-	"cohort/engine/nn"
 	"cohort/engine/task"
 	"cohort/engine/train"
 )
@@ -22,6 +21,8 @@ type Accelerated struct {
 	// ranks' stop requests are summed.
 	nccl *cuda.NCCLComm
 	stop *stopFlag
+	// normEvents order synchronised BatchNorm's NCCL sums (NCCLNormSync).
+	normEvents [2]cuda.Event
 }
 
 // stopFlag is the one float the ranks' stop requests are summed in on the
@@ -45,17 +46,15 @@ var (
 // NewAccelerated copies t's model onto dev. The model must be made of
 // Linear, Conv2d, MaxPool2d, BatchNorm, GlobalAvgPool, ReLU and Flatten
 // layers and residual blocks of them (engine/task's MLP without dropout,
-// LeNet and ResNet) and trained by SGD, with BatchNorm statistics kept per
-// rank; anything else is ErrUnsupported, naming it. bucketBytes bounds the
-// gradient buckets NCCL averages during backward (Options.BucketBytes).
-func NewAccelerated(dev *cuda.Device, t *task.Task, bucketBytes int) (*Accelerated, error) {
+// LeNet and ResNet) and trained by SGD; anything else is ErrUnsupported,
+// naming it. bucketBytes bounds the gradient buckets NCCL averages during
+// backward (Options.BucketBytes). With t.SyncBatchNorm, BatchNorm
+// statistics are summed over the ranks by reduce (the process group's
+// all-reduce; nil for a single process) until WithNCCL moves that to NCCL.
+func NewAccelerated(dev *cuda.Device, t *task.Task, bucketBytes int, reduce func([]float32) error) (*Accelerated, error) {
 	o := t.Config.Optimizer
 	if o.Name != "sgd" {
 		return nil, fmt.Errorf("%w: optimizer %q (on the GPU Cohort has sgd)", ErrUnsupported, o.Name)
-	}
-	if t.SyncBatchNorm && len(nn.Buffers(t.Model)) > 0 {
-		return nil, fmt.Errorf("%w: batch_norm_sync_mode: pytorch (BatchNorm statistics synchronised across ranks) runs on the CPU only; "+
-			"set batch_norm_sync_mode: disabled to train on the GPU with per-rank statistics", ErrUnsupported)
 	}
 	m, err := New(dev, t.Model, Options{
 		MaxBatch: max(t.TrainBatch, t.TestBatch), InputShape: t.InputShape(),
@@ -65,6 +64,9 @@ func NewAccelerated(dev *cuda.Device, t *task.Task, bucketBytes int) (*Accelerat
 	if err != nil {
 		return nil, err
 	}
+	if t.SyncBatchNorm && reduce != nil {
+		m.SyncBatchNorm(HostNormSync(reduce))
+	}
 	return &Accelerated{m: m, task: t}, nil
 }
 
@@ -72,13 +74,15 @@ func NewAccelerated(dev *cuda.Device, t *task.Task, bucketBytes int) (*Accelerat
 // with NCCL on the GPU (a train.DeviceReducer).
 type NCCLAccelerated struct{ *Accelerated }
 
-// WithNCCL returns a, averaging gradients over c's ranks on the GPU. c must
-// be a communicator of a's device; a's Close closes it.
+// WithNCCL returns a, averaging gradients (and, with synchronised
+// BatchNorm, its statistics) over c's ranks on the GPU. c must be a
+// communicator of a's device; a's Close closes it.
 func (a *Accelerated) WithNCCL(c *cuda.NCCLComm) (*NCCLAccelerated, error) {
 	f := &stopFlag{}
 	err := a.m.dev.Do(func(q *cuda.Queue) error {
 		f.sum, f.host = q.Alloc(4), q.AllocPinned(4)
 		f.set, f.summed, f.read = q.NewEvent(), q.NewEvent(), q.NewHostEvent()
+		a.normEvents = [2]cuda.Event{q.NewEvent(), q.NewEvent()}
 		return nil
 	})
 	a.stop = f // Close frees what was made
@@ -86,6 +90,9 @@ func (a *Accelerated) WithNCCL(c *cuda.NCCLComm) (*NCCLAccelerated, error) {
 		return nil, fmt.Errorf("gpu: nccl stop flag: %w", err)
 	}
 	a.nccl = c
+	if a.task.SyncBatchNorm {
+		a.m.SyncBatchNorm(NCCLNormSync(c, a.normEvents[0], a.normEvents[1]))
+	}
 	return &NCCLAccelerated{a}, nil
 }
 
@@ -132,7 +139,7 @@ func (a *Accelerated) Close() error {
 		errs = append(errs, a.m.dev.Do(func(q *cuda.Queue) error {
 			q.Free(f.sum)
 			q.FreePinned(f.host)
-			for _, e := range []cuda.Event{f.set, f.summed, f.read} {
+			for _, e := range []cuda.Event{f.set, f.summed, f.read, a.normEvents[0], a.normEvents[1]} {
 				q.FreeEvent(e)
 			}
 			return nil

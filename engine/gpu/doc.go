@@ -42,7 +42,8 @@
 // Step, which does both in one device call. BatchNorm's running
 // statistics and batch counts live in a flat buffers area in nn.Buffers
 // order (BufferLayout), moved by BuffersToHost and BuffersFromHost. Each
-// rank keeps its own statistics: synchronised BatchNorm is not supported.
+// rank keeps its own statistics, unless SyncBatchNorm has them summed over
+// the ranks at every training pass (through NCCL, or through the host).
 //
 // Everything here except the planning needs the cuda build tag; without it
 // the package holds only the planning and the types below. Nothing in this
@@ -56,8 +57,8 @@ import (
 )
 
 // ErrUnsupported marks a model the GPU backend cannot run (a layer it does
-// not have, such as Dropout, one in a place it cannot be, or synchronised
-// BatchNorm); the message names it.
+// not have, such as Dropout, or one in a place it cannot be); the message
+// names it.
 var ErrUnsupported = errors.New("gpu: not supported")
 
 // ErrInput reports a batch, a sample shape or options that do not fit

@@ -20,6 +20,9 @@ type layerBufs struct {
 	// stats are a BatchNorm's mean and 1/std (Channels floats each) as
 	// its last forward pass used them, which its backward pass reads.
 	stats cuda.Buffer
+	// sync, set by Model.SyncBatchNorm, sums a BatchNorm's statistics
+	// over the ranks (cuda.BatchNorm.Sync).
+	sync func(q *cuda.Queue, totals cuda.Buffer)
 }
 
 // workLen is the float32s a convolution's work buffer needs for batches
@@ -63,7 +66,7 @@ func (l *layerSpec) batchNorm(b layerBufs, params, state cuda.Buffer) cuda.Batch
 	bn := cuda.BatchNorm{
 		C: c, S: l.Plane, Gamma: view(params, l.w), Beta: view(params, l.b),
 		Mean: cuda.Sub[float32](b.stats, 0, c), InvStd: cuda.Sub[float32](b.stats, c, c),
-		Momentum: l.norm.Momentum, Eps: l.norm.Eps,
+		Momentum: l.norm.Momentum, Eps: l.norm.Eps, Sync: b.sync,
 	}
 	if !state.IsZero() {
 		bn.RunMean, bn.RunVar, bn.Tracked = view(state, l.mean), view(state, l.vars), view(state, l.count)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"cohort/cuda"
 	"cohort/engine/nn"
@@ -192,3 +193,47 @@ func (m *Model) Classes() int { return m.classes }
 
 // view is slot s of a flat buffer.
 func view(b cuda.Buffer, s Slot) cuda.Buffer { return cuda.Sub[float32](b, s.Offset, s.Len) }
+
+// SyncBatchNorm makes every BatchNorm's training statistics those of all
+// ranks' batches (ClassyVision's batch_norm_sync_mode: pytorch): sync
+// sums 2C+1 floats over the ranks, in place, as cuda.BatchNorm.Sync
+// describes; nil turns it off. Every rank must set the same.
+func (m *Model) SyncBatchNorm(sync func(q *cuda.Queue, totals cuda.Buffer)) {
+	for i := range m.layers {
+		if m.layers[i].Kind == normLayer {
+			m.bufs[i].sync = sync
+		}
+	}
+}
+
+// HostNormSync is a SyncBatchNorm function that sums on the host with
+// reduce (an all-reduce over the process group, such as the TCP ring's):
+// the totals are copied to the host, reduced and copied back, which waits
+// for the GPU twice per BatchNorm pass.
+func HostNormSync(reduce func([]float32) error) func(q *cuda.Queue, totals cuda.Buffer) {
+	var host []float32
+	return func(q *cuda.Queue, totals cuda.Buffer) {
+		host = slices.Grow(host[:0], cuda.Len[float32](totals))[:cuda.Len[float32](totals)]
+		cuda.Download(q, host, totals)
+		if q.Err() != nil {
+			return
+		}
+		if err := reduce(host); err != nil {
+			q.Fail(fmt.Errorf("gpu: synchronised batchnorm: %w", err))
+			return
+		}
+		cuda.Upload(q, totals, host)
+	}
+}
+
+// NCCLNormSync is a SyncBatchNorm function that sums with c on the
+// communication stream, after the gradient buckets already handed over
+// (so that the communicator's collectives keep one order), using two
+// events of the caller's.
+func NCCLNormSync(c *cuda.NCCLComm, ready, done cuda.Event) func(q *cuda.Queue, totals cuda.Buffer) {
+	return func(q *cuda.Queue, totals cuda.Buffer) {
+		q.Record(ready)
+		c.AllReduceSumAside(q, totals, ready, done)
+		q.Wait(done)
+	}
+}

@@ -5,6 +5,7 @@ package gpu
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"testing"
@@ -205,6 +206,168 @@ func TestTrainReduceTwoRanks(t *testing.T) {
 							t.Fatal(err)
 						}
 					}
+				}
+			}
+		})
+	}
+}
+
+// pairSum is an in-process all-reduce of two ranks (each on its own
+// device thread), for HostNormSync: both get the sum in rank order.
+type pairSum struct {
+	mu   sync.Mutex
+	cond *sync.Cond
+	bufs [2][]float32
+	n    int // arrivals in the current round
+	gen  int
+}
+
+func newPairSum() *pairSum {
+	p := &pairSum{}
+	p.cond = sync.NewCond(&p.mu)
+	return p
+}
+
+func (p *pairSum) reduce(rank int) func([]float32) error {
+	return func(buf []float32) error {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		gen := p.gen
+		p.bufs[rank] = slices.Clone(buf)
+		if p.n++; p.n == 2 {
+			p.n, p.gen = 0, p.gen+1
+			p.cond.Broadcast()
+		}
+		for gen == p.gen {
+			p.cond.Wait()
+		}
+		for i := range buf {
+			buf[i] = p.bufs[0][i] + p.bufs[1][i]
+		}
+		return nil
+	}
+}
+
+// Synchronised BatchNorm on two ranks with 8 samples each must train as
+// one model on the 16 samples together: the mean of the ranks' gradients
+// and their running statistics within 1e-5 of the single model's (the
+// sums are rounded to float before the all-reduce, as engine/nn's are),
+// summed over the TCP-like host path (HostNormSync) and over NCCL.
+func TestSyncBatchNormTwoRanks(t *testing.T) {
+	devs, err := cuda.Devices()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(devs) < 2 {
+		t.Skipf("two ranks need two GPUs; %d visible", len(devs))
+	}
+	d1, err := cuda.Open(1, cuda.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := d1.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	devices := []*cuda.Device{testDev, d1}
+	id, err := cuda.NewNCCLID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	comms := make([]*cuda.NCCLComm, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for r, d := range devices {
+		wg.Go(func() { comms[r], errs[r] = d.NewNCCLComm(context.Background(), id, r, 2) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		for _, c := range comms {
+			if err := c.Close(); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	rng, seed := newRand(t)
+	tk := resnetTask(t, seed, true, true, 8)
+	o := Options{MaxBatch: 16, InputShape: tk.InputShape(), Momentum: 0.9}
+	for _, via := range []string{"host", "nccl"} {
+		t.Run(via, func(t *testing.T) {
+			whole, err := New(testDev, tk.Model, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer whole.Close()
+			var ranks [2]*Model
+			pair := newPairSum()
+			for r, d := range devices {
+				if ranks[r], err = New(d, tk.Model, o); err != nil {
+					t.Fatal(err)
+				}
+				defer ranks[r].Close()
+				if via == "host" {
+					ranks[r].SyncBatchNorm(HostNormSync(pair.reduce(r)))
+					continue
+				}
+				var ready, done cuda.Event
+				if err := d.Do(func(q *cuda.Queue) error {
+					ready, done = q.NewEvent(), q.NewEvent()
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				ranks[r].SyncBatchNorm(NCCLNormSync(comms[r], ready, done))
+			}
+			n, size := 16, whole.InputSize()
+			want, got := make([]float32, whole.NumParams()), [2][]float32{make([]float32, whole.NumParams()), make([]float32, whole.NumParams())}
+			for step := range 2 {
+				x, y := randBatch(rng, n, size, 2)
+				if err := whole.Train(Input{X: x, Labels: y}, false); err != nil {
+					t.Fatal(err)
+				}
+				if err := whole.ReadGrad(want); err != nil {
+					t.Fatal(err)
+				}
+				for r := range 2 {
+					half := Input{X: x[r*n/2*size : (r+1)*n/2*size], Labels: y[r*n/2 : (r+1)*n/2]}
+					wg.Go(func() {
+						if errs[r] = ranks[r].Train(half, false); errs[r] == nil {
+							errs[r] = ranks[r].ReadGrad(got[r])
+						}
+					})
+				}
+				wg.Wait()
+				if err := errors.Join(errs...); err != nil {
+					t.Fatal(err)
+				}
+				mean := make([]float32, len(want))
+				for i := range mean {
+					mean[i] = (got[0][i] + got[1][i]) / 2
+				}
+				closeTo(t, fmt.Sprintf("step %d: the ranks' mean gradient", step), mean, want, 1e-5)
+				for _, m := range []*Model{whole, ranks[0], ranks[1]} {
+					if err := m.WriteGrad(want); err != nil { // the same update for all
+						t.Fatal(err)
+					}
+					if err := m.ApplySGD(0.05); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			hosts := [3]*nn.Sequential{resnetTask(t, seed+1, true, true, 8).Model, resnetTask(t, seed+2, true, true, 8).Model, resnetTask(t, seed+3, true, true, 8).Model}
+			for i, m := range []*Model{whole, ranks[0], ranks[1]} {
+				if err := m.BuffersToHost(hosts[i]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			wantBufs := nn.Buffers(hosts[0])
+			for r := 1; r <= 2; r++ {
+				for i, b := range nn.Buffers(hosts[r]) {
+					closeTo(t, fmt.Sprintf("rank %d %s", r-1, b.Name), b.Value.Data, wantBufs[i].Value.Data, 1e-5)
 				}
 			}
 		})

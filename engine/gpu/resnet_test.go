@@ -6,11 +6,9 @@ package gpu
 // them, trained for a few steps on the GPU and on the CPU engine.
 
 import (
-	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"strings"
 	"testing"
 
 	"cohort/engine/nn"
@@ -245,7 +243,7 @@ func (m *margins) pool(l *nn.MaxPool2d, x *tensor.Tensor) {
 func TestAcceleratedBuffers(t *testing.T) {
 	r, seed := newRand(t)
 	tk := resnetTask(t, seed, true, true, 8)
-	a, err := NewAccelerated(testDev, tk, 0)
+	a, err := NewAccelerated(testDev, tk, 0, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -286,11 +284,5 @@ func TestAcceleratedBuffers(t *testing.T) {
 	}
 	for i, b := range bufs {
 		exactly(t, "round trip of "+b.Name, b.Value.Data, want[i])
-	}
-
-	synced := resnetTask(t, seed, true, true, 8)
-	synced.SyncBatchNorm = true
-	if _, err := NewAccelerated(testDev, synced, 0); !errors.Is(err, ErrUnsupported) || !strings.Contains(fmt.Sprint(err), "batch_norm_sync_mode") {
-		t.Errorf("synchronised BatchNorm: err = %v, want ErrUnsupported naming batch_norm_sync_mode", err)
 	}
 }

@@ -16,7 +16,8 @@
 # through the whole CLI (--device cuda): alone, against the same run on the
 # CPU, as two ranks over the TCP ring and through NCCL, and through NCCL
 # stopped by SIGTERM and resumed; and a small ResNet as two ranks over the
-# TCP ring, against the same run on the CPU. Needs g++ 12 (C++20 <barrier>),
+# TCP ring, and with synchronised BatchNorm over the ring and through
+# NCCL, against the same runs on the CPU. Needs g++ 12 (C++20 <barrier>),
 # libasan and the CUDA headers (scripts/cuda/install-toolkit.sh); about
 # four minutes on two cores.
 # Usage: scripts/cuda/emu-test.sh [test binary flags, e.g. -test.run LeNet -test.v]
@@ -105,6 +106,16 @@ rcfg="-c configs/synthetic_resnet.yaml num_epochs=2 dataset.train.num_samples=25
 "$tmp/cohort-cuda" launch --nproc-per-node 2 -- train $rcfg $flags --device cpu --output-dir "$tmp/resnet-cpu" >/dev/null || fail=1
 # shellcheck disable=SC2086
 "$tmp/cohort-cuda" launch --nproc-per-node 2 -- train $rcfg $flags --device cuda --comm tcp --output-dir "$tmp/resnet-gpu" || fail=1
+# The same with synchronised BatchNorm: on the CPU, on the emulated GPU
+# over the TCP ring (statistics summed on the host) and through NCCL.
+# shellcheck disable=SC2086
+"$tmp/cohort-cuda" launch --nproc-per-node 2 -- train $rcfg +batch_norm_sync_mode=pytorch $flags --device cpu \
+	--output-dir "$tmp/sync-cpu" >/dev/null || fail=1
+for comm in tcp nccl; do
+	# shellcheck disable=SC2086
+	"$tmp/cohort-cuda" launch --nproc-per-node 2 -- train $rcfg +batch_norm_sync_mode=pytorch $flags --device cuda \
+		--comm $comm --output-dir "$tmp/sync-$comm" >/dev/null || fail=1
+done
 # The emulated GPU sums in other orders than the CPU: close, not equal.
 python3 - "$tmp" <<'PY' || fail=1
 import json, sys
@@ -130,6 +141,12 @@ print(f"resnet test: cpu loss {tc['loss']:.5f} accuracy {tc['accuracy']:.4f}; em
 ok = ok and len(rc) == len(rg) == 2 and all(close(a, b, 0.01) for a, b in zip(rc, rg)) and close(tc, tg, 0.01)
 # It learns: the loss falls and the test accuracy is far above chance (0.5).
 ok = ok and rg[-1]["loss"] < rg[0]["loss"] and tg["accuracy"] >= 0.9
+sc = phases("sync-cpu", "train") + phases("sync-cpu", "test")
+for comm in ("tcp", "nccl"):
+    sg = phases(f"sync-{comm}", "train") + phases(f"sync-{comm}", "test")
+    print(f"resnet, synchronised batchnorm, {comm}: loss cpu " + ", ".join(f"{r['loss']:.5f}" for r in sc) +
+          "; emulated gpu " + ", ".join(f"{r['loss']:.5f}" for r in sg))
+    ok = ok and len(sc) == len(sg) == 4 and all(close(a, b, 0.01) for a, b in zip(sc, sg))
 sys.exit(0 if ok else 1)
 PY
 exit "$fail"

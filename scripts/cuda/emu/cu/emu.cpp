@@ -29,6 +29,7 @@ static std::vector<std::unique_ptr<std::barrier<>>> warpBarriers;
 static std::vector<float> warpExchange;         // one slot per thread, for shuffles
 
 #define __global__
+#define __device__
 #define __shared__ static
 #define __syncthreads() blockBarrier->arrive_and_wait()
 using std::max;
@@ -151,7 +152,7 @@ template <class T> static T arg(void** p, int i) {
 static const char* kernelNames[] = {
     "cohort_bias_act", "cohort_relu_backward", "cohort_col_sum", "cohort_softmax_xent", "cohort_loss_reduce", "cohort_sgd",
     "cohort_add_act", "cohort_im2col", "cohort_col2im", "cohort_cnhw_to_nchw", "cohort_nchw_to_cnhw_grad", "cohort_maxpool",
-    "cohort_maxpool_backward", "cohort_global_avgpool", "cohort_global_avgpool_backward", "cohort_bn_partials", "cohort_bn_stats",
+    "cohort_maxpool_backward", "cohort_global_avgpool", "cohort_global_avgpool_backward", "cohort_bn_partials", "cohort_bn_stats", "cohort_bn_totals",
     "cohort_bn_apply", "cohort_bn_grad", "cohort_bn_backward"};
 
 extern "C" int emu_has(const char* name) {
@@ -197,11 +198,13 @@ extern "C" int emu_launch(const char* name, int gx, int gy, int bx, int by, void
     else if (n == "cohort_bn_partials")
         run(gx, gy, bx, by, true, [&] { cohort_bn_partials(PTR(0, const float), PTR(1, const float), PTR(2, const float), PTR(3, const float), PTR(4, const float), PTR(5, double), INT(6), INT(7), INT(8)); });
     else if (n == "cohort_bn_stats")
-        run(gx, gy, bx, by, false, [&] { cohort_bn_stats(PTR(0, const double), INT(1), INT(2), F64(3), PTR(4, float), PTR(5, float), PTR(6, float), PTR(7, float), PTR(8, float), F64(9), F64(10), INT(11)); });
+        run(gx, gy, bx, by, false, [&] { cohort_bn_stats(PTR(0, const double), INT(1), INT(2), F64(3), PTR(4, float), PTR(5, float), PTR(6, float), PTR(7, float), PTR(8, float), F64(9), F64(10), INT(11), PTR(12, const float)); });
+    else if (n == "cohort_bn_totals")
+        run(gx, gy, bx, by, false, [&] { cohort_bn_totals(PTR(0, const double), INT(1), INT(2), F64(3), PTR(4, float)); });
     else if (n == "cohort_bn_apply")
         run(gx, gy, bx, by, false, [&] { cohort_bn_apply(PTR(0, const float), PTR(1, float), PTR(2, const float), PTR(3, const float), PTR(4, const float), PTR(5, const float), INT(6), INT(7), INT(8), INT(9)); });
     else if (n == "cohort_bn_grad")
-        run(gx, gy, bx, by, false, [&] { cohort_bn_grad(PTR(0, const double), INT(1), INT(2), F64(3), PTR(4, float), PTR(5, float), PTR(6, float), INT(7)); });
+        run(gx, gy, bx, by, false, [&] { cohort_bn_grad(PTR(0, const double), INT(1), INT(2), F64(3), PTR(4, float), PTR(5, float), PTR(6, float), INT(7), PTR(8, const float)); });
     else if (n == "cohort_bn_backward")
         run(gx, gy, bx, by, false, [&] { cohort_bn_backward(PTR(0, const float), PTR(1, const float), PTR(2, const float), PTR(3, const float), PTR(4, const float), PTR(5, const float), PTR(6, const float), PTR(7, float), INT(8), INT(9), INT(10)); });
     else
