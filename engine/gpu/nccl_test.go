@@ -111,13 +111,11 @@ func TestTrainReduceSolo(t *testing.T) {
 	}
 }
 
-// TrainReduce over two ranks, one per GPU (the emulation has two; the GPU
-// machine has one, so there it skips): both ranks must end with the mean
-// of the gradients Train computes for their two batches, the same bits on
-// both, step after step, with the gradient in several buckets. A bucket
-// handed to NCCL before the backward pass finished writing it would hold
-// a mix of averaged and local values.
-func TestTrainReduceTwoRanks(t *testing.T) {
+// twoRanks opens the second GPU and a two-rank NCCL communicator on the
+// two GPUs, both closed when t ends; it skips t with fewer than two GPUs
+// (NCCL allows one rank per GPU; the emulation has two, the GPU machine
+// one).
+func twoRanks(t *testing.T) ([]*cuda.Device, []*cuda.NCCLComm) {
 	devs, err := cuda.Devices()
 	if err != nil {
 		t.Fatal(err)
@@ -129,11 +127,11 @@ func TestTrainReduceTwoRanks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() {
 		if err := d1.Close(); err != nil {
 			t.Error(err)
 		}
-	}()
+	})
 	devices := []*cuda.Device{testDev, d1}
 	id, err := cuda.NewNCCLID()
 	if err != nil {
@@ -149,13 +147,26 @@ func TestTrainReduceTwoRanks(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	defer func() {
+	t.Cleanup(func() { // before the device: cleanups run last in, first out
 		for _, c := range comms {
 			if err := c.Close(); err != nil {
 				t.Error(err)
 			}
 		}
-	}()
+	})
+	return devices, comms
+}
+
+// TrainReduce over two ranks, one per GPU (the emulation has two; the GPU
+// machine has one, so there it skips): both ranks must end with the mean
+// of the gradients Train computes for their two batches, the same bits on
+// both, step after step, with the gradient in several buckets. A bucket
+// handed to NCCL before the backward pass finished writing it would hold
+// a mix of averaged and local values.
+func TestTrainReduceTwoRanks(t *testing.T) {
+	devices, comms := twoRanks(t)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
 	rng, seed := newRand(t)
 	for _, tc := range reduceCases(t, seed, false) {
 		t.Run(tc.name, func(t *testing.T) {
@@ -163,6 +174,7 @@ func TestTrainReduceTwoRanks(t *testing.T) {
 			var plain, reduced [2]*Model
 			for r, d := range devices {
 				for _, m := range []**Model{&plain[r], &reduced[r]} {
+					var err error
 					if *m, err = New(d, tc.cpu, o); err != nil {
 						t.Fatal(err)
 					}
@@ -254,44 +266,9 @@ func (p *pairSum) reduce(rank int) func([]float32) error {
 // sums are rounded to float before the all-reduce, as engine/nn's are),
 // summed over the TCP-like host path (HostNormSync) and over NCCL.
 func TestSyncBatchNormTwoRanks(t *testing.T) {
-	devs, err := cuda.Devices()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(devs) < 2 {
-		t.Skipf("two ranks need two GPUs; %d visible", len(devs))
-	}
-	d1, err := cuda.Open(1, cuda.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := d1.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
-	devices := []*cuda.Device{testDev, d1}
-	id, err := cuda.NewNCCLID()
-	if err != nil {
-		t.Fatal(err)
-	}
-	comms := make([]*cuda.NCCLComm, 2)
+	devices, comms := twoRanks(t)
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
-	for r, d := range devices {
-		wg.Go(func() { comms[r], errs[r] = d.NewNCCLComm(context.Background(), id, r, 2) })
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		for _, c := range comms {
-			if err := c.Close(); err != nil {
-				t.Error(err)
-			}
-		}
-	}()
 	rng, seed := newRand(t)
 	tk := resnetTask(t, seed, true, true, 8)
 	o := Options{MaxBatch: 16, InputShape: tk.InputShape(), Momentum: 0.9}
