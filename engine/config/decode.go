@@ -726,10 +726,6 @@ func (d *decoder) optimizer(e *entry, opt *Optimizer) {
 	if !ok {
 		return
 	}
-	if o.n == nil {
-		o.missing("name", "give the optimizer's name: sgd, adam or adamw")
-		return
-	}
 	name, ok := o.name("optimizer", optimizerNames, optimizerKnown, true)
 	if !ok {
 		o.unnamed("an optimizer", optimizerKeys)

@@ -16,10 +16,6 @@ func (d *decoder) model(e *entry, m *Model) {
 	if !ok {
 		return
 	}
-	if o.n == nil {
-		o.missing("name", "give the model's name: mlp, lenet or resnet")
-		return
-	}
 	name, ok := o.name("model", modelNames, modelKnown, true)
 	if !ok {
 		o.unnamed("a model", modelKeys)
