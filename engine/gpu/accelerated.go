@@ -113,12 +113,8 @@ func (a *NCCLAccelerated) TrainReduce(x []float32, y []int32, stop bool) (bool, 
 			q.HostWait(f.read)
 			before = q.Err() == nil && cuda.Host[float32](f.host)[0] > 0
 		}
-		// On the communication stream after the gradient's buckets, so
-		// that this communicator's collectives stay on one stream.
 		q.Fill(f.sum, ask)
-		q.Record(f.set)
-		a.nccl.AllReduceSumAside(q, f.sum, f.set, f.summed)
-		q.Wait(f.summed)
+		sumInOrder(q, a.nccl, f.sum, f.set, f.summed)
 		q.DownloadAsync(f.host, f.sum, f.read)
 		f.pending = true
 		return q.Err()

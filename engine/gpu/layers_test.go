@@ -231,15 +231,8 @@ func TestConvLayer(t *testing.T) {
 			for _, p := range conv.Params() {
 				snap(p.Value.Data, 1.0/256)
 			}
-			cpu := nn.NewSequential(conv)
-			if c.relu {
-				cpu.Layers = append(cpu.Layers, nn.NewReLU())
-			}
 			in := []int{c.c, c.h, c.w}
-			net, _, err := planLayers(cpu, in)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cpu, net := planOne(t, conv, c.relu, in)
 			x, dy := onGrid(r, c.n*numel(in), 1.0/16, 1), onGrid(r, c.n*net.layers[0].Out, 1.0/16, 1)
 			y, dx := cpuLayer(cpu, x, in, dy)
 			checkLayer(t, runLayer(t, net, x, dy, c.n), net.slots, cpu.Params(), y, dx)
@@ -262,15 +255,8 @@ func TestPoolLayer(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%+v", c), func(t *testing.T) {
-			cpu := nn.NewSequential(nn.NewMaxPool2d(c.k, c.s, c.p))
-			if c.relu {
-				cpu.Layers = append(cpu.Layers, nn.NewReLU())
-			}
 			in := []int{c.c, c.h, c.w}
-			net, _, err := planLayers(cpu, in)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cpu, net := planOne(t, nn.NewMaxPool2d(c.k, c.s, c.p), c.relu, in)
 			// Values on a grid of 1/16 in [-1, 1]: many ties within a window.
 			x, dy := onGrid(r, c.n*numel(in), 1.0/16, 1), onGrid(r, c.n*net.layers[0].Out, 1.0/16, 1)
 			if c.nan {
@@ -284,4 +270,19 @@ func TestPoolLayer(t *testing.T) {
 			checkLayer(t, runLayer(t, net, x, dy, c.n), nil, nil, y, dx)
 		})
 	}
+}
+
+// planOne plans a network of one CPU layer, followed by a ReLU when relu
+// is set, for samples of shape in.
+func planOne(t *testing.T, layer nn.Layer, relu bool, in []int) (*nn.Sequential, *network) {
+	t.Helper()
+	cpu := nn.NewSequential(layer)
+	if relu {
+		cpu.Layers = append(cpu.Layers, nn.NewReLU())
+	}
+	net, _, err := planLayers(cpu, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cpu, net
 }

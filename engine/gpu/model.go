@@ -227,13 +227,17 @@ func HostNormSync(reduce func([]float32) error) func(q *cuda.Queue, totals cuda.
 }
 
 // NCCLNormSync is a SyncBatchNorm function that sums with c on the
-// communication stream, after the gradient buckets already handed over
-// (so that the communicator's collectives keep one order), using two
-// events of the caller's.
+// communication stream (sumInOrder), using two events of the caller's.
 func NCCLNormSync(c *cuda.NCCLComm, ready, done cuda.Event) func(q *cuda.Queue, totals cuda.Buffer) {
-	return func(q *cuda.Queue, totals cuda.Buffer) {
-		q.Record(ready)
-		c.AllReduceSumAside(q, totals, ready, done)
-		q.Wait(done)
-	}
+	return func(q *cuda.Queue, totals cuda.Buffer) { sumInOrder(q, c, totals, ready, done) }
+}
+
+// sumInOrder sums buf over c's ranks on the communication stream, after
+// the collectives already handed to it (the gradient buckets), so that
+// the communicator's collectives keep one order, and makes the compute
+// stream wait for the sum. ready and done are the caller's events.
+func sumInOrder(q *cuda.Queue, c *cuda.NCCLComm, buf cuda.Buffer, ready, done cuda.Event) {
+	q.Record(ready)
+	c.AllReduceSumAside(q, buf, ready, done)
+	q.Wait(done)
 }

@@ -50,14 +50,7 @@ func TestNormLayer(t *testing.T) {
 				bn.RunningVar.Value.Data[j] = float32(1+rng.IntN(64)) / 32
 			}
 			bn.NumBatchesTracked.Value.Data[0] = 3
-			cpu := nn.NewSequential(bn)
-			if c.relu {
-				cpu.Layers = append(cpu.Layers, nn.NewReLU())
-			}
-			net, _, err := planLayers(cpu, c.in)
-			if err != nil {
-				t.Fatal(err)
-			}
+			cpu, net := planOne(t, bn, c.relu, c.in)
 			testNormLayer(t, r, net, cpu, c.n, c.in)
 		})
 	}

@@ -85,18 +85,17 @@ func (tr *Trainer) accelTrainStep(x []float32, y []int32, micro int, last bool) 
 			return err
 		}
 		tr.stopAgreed = stop
-		if err := tr.accelApply(); err != nil {
+	} else {
+		if err := tr.accel.Train(x, y, micro > 0); err != nil {
 			return err
 		}
-		return tr.meterDeviceIfDue()
-	}
-	if err := tr.accel.Train(x, y, micro > 0); err != nil {
-		return err
+		if last {
+			if err := tr.hostReduce(micro + 1); err != nil {
+				return err
+			}
+		}
 	}
 	if last {
-		if err := tr.hostReduce(micro + 1); err != nil {
-			return err
-		}
 		if err := tr.accelApply(); err != nil {
 			return err
 		}
